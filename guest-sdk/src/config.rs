@@ -88,6 +88,10 @@ mod tests {
         let config = Config::from_pairs([("feild", "x")]);
         let err = config.deny_unknown(&["field"]).unwrap_err();
         assert!(err.contains("`feild`") && err.contains("field"), "{err}");
-        assert!(Config::from_pairs([("field", "x")]).deny_unknown(&["field"]).is_ok());
+        assert!(
+            Config::from_pairs([("field", "x")])
+                .deny_unknown(&["field"])
+                .is_ok()
+        );
     }
 }

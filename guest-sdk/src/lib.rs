@@ -36,10 +36,10 @@ mod config;
 mod record;
 
 pub use config::Config;
-pub use wit::Outcome;
-pub use wit::fcsink::transform::types::{Header, Level};
 /// One Kafka record as the plugin sees it.
 pub use wit::KafkaRecord as Record;
+pub use wit::Outcome;
+pub use wit::fcsink::transform::types::{Header, Level};
 /// The bindings generator, re-exported so a plugin needs no other dependency.
 pub use wit_bindgen;
 
@@ -110,14 +110,16 @@ macro_rules! export {
                 fn init(
                     config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    let plugin = <$plugin as $crate::Transform>::new($crate::Config::from_pairs(config))?;
+                    let plugin =
+                        <$plugin as $crate::Transform>::new($crate::Config::from_pairs(config))?;
                     PLUGIN.with(|slot| *slot.borrow_mut() = ::std::option::Option::Some(plugin));
                     ::std::result::Result::Ok(())
                 }
 
                 fn transform(
                     batch: ::std::vec::Vec<$crate::Record>,
-                ) -> ::std::result::Result<::std::vec::Vec<$crate::Outcome>, ::std::string::String> {
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::Outcome>, ::std::string::String>
+                {
                     PLUGIN.with(|slot| match slot.borrow_mut().as_mut() {
                         ::std::option::Option::Some(plugin) => {
                             $crate::Transform::transform_batch(plugin, &batch)
@@ -127,7 +129,7 @@ macro_rules! export {
                         ),
                     })
                 }
-            }
+    }
 
             $crate::wit::__export_transformer!(Exported with_types_in $crate::wit);
         };

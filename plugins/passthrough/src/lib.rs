@@ -32,7 +32,9 @@ mod tests {
 
     #[test]
     fn refuses_configuration() {
-        let err = Passthrough::new(Config::from_pairs([("x", "1")])).err().unwrap();
+        let err = Passthrough::new(Config::from_pairs([("x", "1")]))
+            .err()
+            .unwrap();
         assert!(err.contains("`x`"), "{err}");
     }
 }

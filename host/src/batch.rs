@@ -1,0 +1,133 @@
+//! Batching: records of one partition are gathered until the batch is full
+//! or the linger time since its first record has passed.
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::BatchSettings;
+use crate::transform::Record;
+
+/// Why a batch was flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushReason {
+    /// `batch.size` records were gathered.
+    Full,
+    /// `batch.linger_ms` passed since the first record.
+    Linger,
+    /// The partition's input ended (revoked or shutting down).
+    Closed,
+}
+
+impl FlushReason {
+    /// A label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlushReason::Full => "full",
+            FlushReason::Linger => "linger",
+            FlushReason::Closed => "closed",
+        }
+    }
+}
+
+/// Waits for the next batch from `input`: at least one record, at most
+/// `settings.max_records`. Returns `None` once the input is closed and empty.
+pub async fn next_batch(
+    input: &mut mpsc::Receiver<Record>,
+    settings: &BatchSettings,
+) -> Option<(Vec<Record>, FlushReason)> {
+    let first = input.recv().await?;
+    let deadline = Instant::now() + settings.linger;
+    let mut batch = Vec::with_capacity(settings.max_records.min(1024));
+    batch.push(first);
+    while batch.len() < settings.max_records {
+        tokio::select! {
+            biased;
+            next = input.recv() => match next {
+                Some(record) => batch.push(record),
+                None => return Some((batch, FlushReason::Closed)),
+            },
+            () = sleep_until(deadline) => return Some((batch, FlushReason::Linger)),
+        }
+    }
+    Some((batch, FlushReason::Full))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn record(offset: i64) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: 0,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn settings(max_records: usize, linger_ms: u64) -> BatchSettings {
+        BatchSettings {
+            max_records,
+            max_bytes: 1 << 20,
+            linger: Duration::from_millis(linger_ms),
+        }
+    }
+
+    fn offsets(batch: &[Record]) -> Vec<i64> {
+        batch.iter().map(|r| r.offset).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn flushes_when_full_without_waiting() {
+        let (tx, mut rx) = mpsc::channel(10);
+        for i in 0..5 {
+            tx.send(record(i)).await.unwrap();
+        }
+        let started = Instant::now();
+        let (batch, reason) = next_batch(&mut rx, &settings(3, 500)).await.unwrap();
+        assert_eq!(
+            (offsets(&batch), reason),
+            (vec![0, 1, 2], FlushReason::Full)
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        let (batch, reason) = next_batch(&mut rx, &settings(3, 500)).await.unwrap();
+        assert_eq!((offsets(&batch), reason), (vec![3, 4], FlushReason::Linger));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn linger_counts_from_the_first_record() {
+        let (tx, mut rx) = mpsc::channel(10);
+        let producer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tx.send(record(0)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            tx.send(record(1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.send(record(2)).await.unwrap();
+            tx
+        });
+        let started = Instant::now();
+        let (batch, reason) = next_batch(&mut rx, &settings(20, 500)).await.unwrap();
+        // First record at 100 ms, deadline at 600 ms: records 0 and 1 only.
+        assert_eq!((offsets(&batch), reason), (vec![0, 1], FlushReason::Linger));
+        assert_eq!(started.elapsed(), Duration::from_millis(600));
+        let _tx = producer.await.unwrap();
+        let (batch, _) = next_batch(&mut rx, &settings(20, 500)).await.unwrap();
+        assert_eq!(offsets(&batch), vec![2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_flushes_the_remainder_then_ends() {
+        let (tx, mut rx) = mpsc::channel(10);
+        tx.send(record(7)).await.unwrap();
+        drop(tx);
+        let (batch, reason) = next_batch(&mut rx, &settings(20, 500)).await.unwrap();
+        assert_eq!((offsets(&batch), reason), (vec![7], FlushReason::Closed));
+        assert!(next_batch(&mut rx, &settings(20, 500)).await.is_none());
+    }
+}

@@ -1,0 +1,219 @@
+//! The `fcsink` command line: argument types and the commands that are not
+//! the pipeline itself.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::config::{ConfigError, Settings};
+use crate::transform::{Header, Limits, Outcome, PluginFailure, PluginSpec, Record, Runtime};
+
+/// A Kafka sink that filters and rewrites records with WebAssembly plugins
+/// and invokes serverless functions.
+#[derive(Debug, Parser)]
+#[command(name = "fcsink", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// fcsink's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a connector until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Run with these plugins, in this order, instead of the config's [[transform]] chain.
+        #[arg(long = "plugin", value_name = "PATH.wasm")]
+        plugins: Vec<String>,
+    },
+    /// Check a configuration file and its plugins without consuming anything.
+    Validate {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Plugin commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run one record through a plugin and print the outcome as JSON.
+    Test {
+        /// A built-in plugin's name or a path to a .wasm file.
+        #[arg(default_value = "passthrough")]
+        plugin: String,
+        /// The record's key.
+        #[arg(long, default_value = "demo")]
+        key: String,
+        /// The record's value.
+        #[arg(long, default_value = r#"{"key": "test"}"#)]
+        value: String,
+        /// A record header (repeatable).
+        #[arg(long = "header", value_name = "K=V", value_parser = key_value)]
+        headers: Vec<(String, String)>,
+        /// A plugin configuration entry (repeatable).
+        #[arg(long = "config", value_name = "K=V", value_parser = key_value)]
+        config: Vec<(String, String)>,
+        /// Memory cap in MiB.
+        #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+        memory_mb: usize,
+        /// Time limit of the call in milliseconds.
+        #[arg(long, default_value_t = Limits::default().call_timeout.as_millis() as u64)]
+        timeout_ms: u64,
+    },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+/// Loads a config and applies `--plugin` overrides.
+///
+/// # Errors
+/// A [`ConfigError`] naming the field and the rule.
+pub fn load_settings(
+    config: &std::path::Path,
+    plugins: &[String],
+) -> Result<Settings, ConfigError> {
+    let mut settings = Settings::load(config)?;
+    if !plugins.is_empty() {
+        let cwd = std::path::Path::new(".");
+        settings.transforms = plugins
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::config::plugin_spec(&format!("--plugin[{i}]"), p, Vec::new(), cwd))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(settings)
+}
+
+/// `fcsink validate`: the config and every plugin in it.
+///
+/// # Errors
+/// The first problem found.
+pub fn validate(config: &std::path::Path) -> anyhow::Result<()> {
+    let settings = load_settings(config, &[])?;
+    crate::pipeline::load_plugins(&settings)?;
+    println!(
+        "{}: valid (connector {}, group {})",
+        config.display(),
+        settings.name,
+        settings.group_id()
+    );
+    Ok(())
+}
+
+/// `fcsink plugin test`: prints the outcome as JSON; exit code 0 on keep,
+/// drop or replace, 1 on fail, reject or trap.
+///
+/// # Errors
+/// When the plugin cannot be loaded.
+pub fn plugin_test(
+    plugin: &str,
+    record: Record,
+    config: Vec<(String, String)>,
+    limits: Limits,
+) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(limits, crate::transform::default_cache_dir())?;
+    let spec = PluginSpec::resolve(plugin, config);
+    let loaded = runtime.load(&spec)?;
+    let mut instance = loaded.instantiate().context("starting the plugin")?;
+    let (report, ok) = match instance.transform(std::slice::from_ref(&record)) {
+        Ok(mut outcomes) => match outcomes.pop().expect("one outcome per record") {
+            Outcome::Keep => (
+                json!({"outcome": "keep", "records": [record_json(&record)]}),
+                true,
+            ),
+            Outcome::Drop => (json!({"outcome": "drop", "records": []}), true),
+            Outcome::Replace(records) => (
+                json!({"outcome": "replace", "records": records.iter().map(record_json).collect::<Vec<_>>()}),
+                true,
+            ),
+            Outcome::Fail(reason) => (json!({"outcome": "fail", "reason": reason}), false),
+        },
+        Err(PluginFailure::Rejected(reason)) => {
+            (json!({"outcome": "reject", "reason": reason}), false)
+        }
+        Err(failure) => (
+            json!({"outcome": "error", "code": failure.code(), "reason": failure.to_string()}),
+            false,
+        ),
+    };
+    let mut report = report;
+    report["plugin"] = Value::String(spec.name);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A record built from command-line text.
+pub fn cli_record(key: String, value: String, headers: Vec<(String, String)>) -> Record {
+    Record {
+        topic: "test".into(),
+        partition: 0,
+        offset: 0,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(-1, |d| d.as_millis() as i64),
+        key: Some(key.into_bytes()),
+        value: Some(value.into_bytes()),
+        headers: headers
+            .into_iter()
+            .map(|(key, value)| Header {
+                key,
+                value: Some(value.into_bytes()),
+            })
+            .collect(),
+    }
+}
+
+fn bytes_json(bytes: &Option<Vec<u8>>) -> Value {
+    match bytes {
+        None => Value::Null,
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(text) => Value::String(text.to_string()),
+            Err(_) => {
+                json!({"base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)})
+            }
+        },
+    }
+}
+
+fn record_json(record: &Record) -> Value {
+    json!({
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "key": bytes_json(&record.key),
+        "value": bytes_json(&record.value),
+        "headers": record.headers.iter().map(|h| json!({"key": h.key, "value": bytes_json(&h.value)})).collect::<Vec<_>>(),
+    })
+}

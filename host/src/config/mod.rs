@@ -1,0 +1,279 @@
+//! The configuration: one TOML file, validated into typed [`Settings`]
+//! before anything starts. Every error names the field and the rule.
+
+mod raw;
+mod rules;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::transform::{Limits, PluginSpec};
+pub use raw::RawConfig;
+pub(crate) use rules::plugin_spec;
+
+/// Records per invocation when `batch.size` is unset (the managed connector's default).
+pub const DEFAULT_BATCH_SIZE: usize = 20;
+/// The largest `batch.size` (the managed connector's limit).
+pub const MAX_BATCH_SIZE: usize = 5000;
+/// How long a partial batch waits for more records when `batch.linger_ms` is unset.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(500);
+/// Request size limit for synchronous invocation (FC 2.0 and the managed connector).
+pub const DEFAULT_SYNC_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+/// Request size limit for asynchronous invocation (FC).
+pub const DEFAULT_ASYNC_REQUEST_BYTES: usize = 128 * 1024;
+/// The largest request fcsink will build (FC's current synchronous limit).
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// Partitions handled at once when `source.concurrency` is unset (the managed default).
+pub const DEFAULT_CONCURRENCY: usize = 6;
+/// Retries after a failed invocation when `delivery.retries` is unset.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// First retry delay; doubled per attempt, with full jitter.
+pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// FC 2.0's API version, the default.
+pub const FC_API_V2: &str = "2016-08-15";
+/// FC 3.0's API version.
+pub const FC_API_V3: &str = "2023-03-30";
+
+/// A configuration error: which field, and which rule it breaks.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown field or a value of the wrong type.
+    #[error("config file {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the field and line.
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error("`{field}`: {rule}")]
+    Invalid {
+        /// The field, as a dotted path.
+        field: String,
+        /// The rule, and the value found.
+        rule: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The connector's name.
+    pub name: String,
+    /// Kafka consumer.
+    pub source: SourceSettings,
+    /// Batching.
+    pub batch: BatchSettings,
+    /// Plugins, in order; empty means the built-in `passthrough`.
+    pub transforms: Vec<PluginSpec>,
+    /// The sandbox every plugin runs in.
+    pub sandbox: SandboxSettings,
+    /// The function to invoke.
+    pub target: TargetSettings,
+    /// Retries, dead letters and the failure policy.
+    pub delivery: DeliverySettings,
+}
+
+impl Settings {
+    /// The consumer group: `connect-<name>`, as the managed connector names it.
+    pub fn group_id(&self) -> String {
+        format!("connect-{}", self.name)
+    }
+
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and the rule.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        rules::validate(raw, base)
+    }
+
+    /// Validates a configuration given as TOML text; relative plugin paths
+    /// are resolved against the current directory.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and the rule.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: err.to_string(),
+        })?;
+        rules::validate(raw, Path::new("."))
+    }
+}
+
+/// Which topics to consume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topics {
+    /// These topics.
+    List(Vec<String>),
+    /// Every topic whose name matches (librdkafka regex syntax, starts with `^`).
+    Regex(String),
+}
+
+/// Where to start when the group has no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The oldest record (the managed connector's default).
+    Earliest,
+    /// Only records produced after the group starts.
+    Latest,
+}
+
+/// The Kafka consumer's settings.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Topics to consume.
+    pub topics: Topics,
+    /// Start position without a committed offset.
+    pub start_from: StartFrom,
+    /// Batches handled at once (partitions in parallel).
+    pub concurrency: usize,
+    /// librdkafka properties passed through as they are.
+    pub kafka: Vec<(String, String)>,
+}
+
+/// When a batch is flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Records per invocation.
+    pub max_records: usize,
+    /// Bytes per request body.
+    pub max_bytes: usize,
+    /// Longest a partial batch waits for more records.
+    pub linger: Duration,
+}
+
+/// The plugin sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Memory cap and time limit.
+    pub limits: Limits,
+    /// Where compiled plugins are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The function to invoke.
+#[derive(Debug, Clone)]
+pub enum TargetSettings {
+    /// Alibaba Cloud Function Compute.
+    Fc(FcSettings),
+}
+
+impl TargetSettings {
+    /// The send mode of the target.
+    pub fn send_mode(&self) -> SendMode {
+        match self {
+            TargetSettings::Fc(fc) => fc.send_mode,
+        }
+    }
+}
+
+/// Synchronous or asynchronous invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Wait for the function's result (HTTP 200).
+    Sync,
+    /// Queue the event (HTTP 202); the managed connector's recommendation.
+    Async,
+}
+
+/// Which FC API to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FcApi {
+    /// FC 2.0 (`2016-08-15`), with a service.
+    V2 {
+        /// The service that holds the function.
+        service: String,
+    },
+    /// FC 3.0 (`2023-03-30`).
+    V3,
+}
+
+/// Function Compute settings.
+#[derive(Debug, Clone)]
+pub struct FcSettings {
+    /// `scheme://host[:port]`, no path.
+    pub endpoint: reqwest::Url,
+    /// FC 2.0 or 3.0.
+    pub api: FcApi,
+    /// The function.
+    pub function: String,
+    /// Version or alias.
+    pub qualifier: String,
+    /// Sync or async.
+    pub send_mode: SendMode,
+    /// The target account, sent as `x-fc-account-id` when set.
+    pub account_id: Option<String>,
+    /// Cross-account access through a RAM role.
+    pub role: Option<RoleSettings>,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+}
+
+/// A RAM role assumed through STS.
+#[derive(Debug, Clone)]
+pub struct RoleSettings {
+    /// `acs:ram::<account>:role/<name>`.
+    pub arn: String,
+    /// `RoleSessionName`.
+    pub session_name: String,
+    /// STS endpoint, `scheme://host[:port]`.
+    pub sts_endpoint: reqwest::Url,
+}
+
+/// What to do when a batch cannot be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Dead-letter the records and go on (the default).
+    Continue,
+    /// Stop consuming the failing partition; the others go on.
+    Stop,
+}
+
+/// Retries, dead letters and the failure policy.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First retry delay.
+    pub backoff_initial: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Continue or stop.
+    pub failure_policy: FailurePolicy,
+    /// Where undeliverable records go.
+    pub dead_letter_topic: String,
+    /// Create missing topics fcsink writes to at start.
+    pub create_topics: bool,
+}

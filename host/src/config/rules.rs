@@ -1,0 +1,578 @@
+//! The rules every field must meet, applied to the raw file to build [`Settings`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawBatch, RawConfig, RawDelivery, RawFc, RawSandbox, RawSource};
+use super::*;
+use crate::transform::{self, Limits, PluginSpec};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
+    let name = connector_name(&raw.name)?;
+    let target = target(raw.target.fc, &name)?;
+    let send_mode = target.send_mode();
+    Ok(Settings {
+        source: source(raw.source)?,
+        batch: batch(&raw.batch, send_mode)?,
+        transforms: transforms(raw.transform, base)?,
+        sandbox: sandbox(raw.sandbox)?,
+        delivery: delivery(raw.delivery, &name)?,
+        target,
+        name,
+    })
+}
+
+/// 1–48 characters of `0-9`, `a-z` and `-`, not starting with `-` (the managed connector's rule).
+fn connector_name(name: &str) -> Result<String> {
+    let ok = (1..=48).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-');
+    if !ok {
+        return Err(ConfigError::invalid(
+            "name",
+            format!(
+                "must be 1-48 characters of 0-9, a-z and '-', not starting with '-' (got {name:?})"
+            ),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Kafka's rule for topic names.
+fn topic_name(field: &str, topic: &str) -> Result<String> {
+    let ok = (1..=249).contains(&topic.len())
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "must be a Kafka topic name: 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-' (got {topic:?})"
+            ),
+        ));
+    }
+    Ok(topic.to_string())
+}
+
+fn int_in<T: TryFrom<i64>>(
+    field: &str,
+    value: Option<i64>,
+    default: T,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<T> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    if !range.contains(&value) {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "must be between {} and {} (got {value})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    T::try_from(value)
+        .map_err(|_| ConfigError::invalid(field, format!("out of range (got {value})")))
+}
+
+fn one_of<T: Copy>(
+    field: &str,
+    value: Option<&str>,
+    default: T,
+    choices: &[(&str, T)],
+) -> Result<T> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            let names: Vec<_> = choices.iter().map(|(n, _)| *n).collect();
+            ConfigError::invalid(
+                field,
+                format!("must be one of {} (got {value:?})", names.join(", ")),
+            )
+        })
+}
+
+/// librdkafka properties that fcsink sets itself.
+const RESERVED_KAFKA: &[(&str, &str)] = &[
+    ("group.id", "fcsink sets it to connect-<name>"),
+    ("bootstrap.servers", "use source.bootstrap_servers"),
+    (
+        "enable.auto.offset.store",
+        "fcsink stores offsets only after delivery",
+    ),
+    ("auto.offset.reset", "use source.start_from"),
+];
+
+fn source(raw: RawSource) -> Result<SourceSettings> {
+    if raw.bootstrap_servers.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "source.bootstrap_servers",
+            "must not be empty",
+        ));
+    }
+    let topics = match (raw.topics, raw.topic_regex) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                "source.topics",
+                "set either source.topics or source.topic_regex, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                "source.topics",
+                "is required (or set source.topic_regex)",
+            ));
+        }
+        (Some(list), None) => {
+            if list.is_empty() {
+                return Err(ConfigError::invalid(
+                    "source.topics",
+                    "must name at least one topic",
+                ));
+            }
+            let checked = list
+                .iter()
+                .enumerate()
+                .map(|(i, t)| topic_name(&format!("source.topics[{i}]"), t))
+                .collect::<Result<Vec<_>>>()?;
+            Topics::List(checked)
+        }
+        (None, Some(regex)) => {
+            if regex.is_empty() {
+                return Err(ConfigError::invalid(
+                    "source.topic_regex",
+                    "must not be empty",
+                ));
+            }
+            // librdkafka treats a subscription that starts with '^' as a regex.
+            let anchored = if regex.starts_with('^') {
+                regex
+            } else {
+                format!("^{regex}")
+            };
+            Topics::Regex(anchored)
+        }
+    };
+    let start_from = one_of(
+        "source.start_from",
+        raw.start_from.as_deref(),
+        StartFrom::Earliest,
+        &[
+            ("earliest", StartFrom::Earliest),
+            ("latest", StartFrom::Latest),
+        ],
+    )?;
+    let concurrency = int_in(
+        "source.concurrency",
+        raw.concurrency,
+        DEFAULT_CONCURRENCY,
+        1..=1024,
+    )?;
+    let mut kafka = Vec::with_capacity(raw.kafka.len());
+    for (key, value) in raw.kafka {
+        let field = format!("source.kafka.\"{key}\"");
+        if let Some((_, why)) = RESERVED_KAFKA.iter().find(|(k, _)| *k == key) {
+            return Err(ConfigError::invalid(
+                field,
+                format!("cannot be set here: {why}"),
+            ));
+        }
+        kafka.push((key, scalar(&field, &value)?));
+    }
+    Ok(SourceSettings {
+        bootstrap_servers: raw.bootstrap_servers,
+        topics,
+        start_from,
+        concurrency,
+        kafka,
+    })
+}
+
+/// A TOML scalar as the string librdkafka or a plugin expects.
+fn scalar(field: &str, value: &toml::Value) -> Result<String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(ConfigError::invalid(
+            field,
+            "must be a string, number or boolean",
+        )),
+    }
+}
+
+fn batch(raw: &RawBatch, send_mode: SendMode) -> Result<BatchSettings> {
+    let default_bytes = match send_mode {
+        SendMode::Sync => DEFAULT_SYNC_REQUEST_BYTES,
+        SendMode::Async => DEFAULT_ASYNC_REQUEST_BYTES,
+    };
+    Ok(BatchSettings {
+        max_records: int_in(
+            "batch.size",
+            raw.size,
+            DEFAULT_BATCH_SIZE,
+            1..=MAX_BATCH_SIZE as i64,
+        )?,
+        max_bytes: int_in(
+            "batch.max_request_bytes",
+            raw.max_request_bytes,
+            default_bytes,
+            1024..=MAX_REQUEST_BYTES as i64,
+        )?,
+        linger: Duration::from_millis(int_in(
+            "batch.linger_ms",
+            raw.linger_ms,
+            DEFAULT_LINGER.as_millis() as u64,
+            0..=300_000,
+        )?),
+    })
+}
+
+fn transforms(raw: Vec<super::raw::RawTransform>, base: &Path) -> Result<Vec<PluginSpec>> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = format!("transform[{i}]");
+            let config = t
+                .config
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), scalar(&format!("{field}.config.{k}"), v)?)))
+                .collect::<Result<Vec<_>>>()?;
+            plugin_spec(&format!("{field}.plugin"), &t.plugin, config, base)
+        })
+        .collect()
+}
+
+/// A built-in plugin's name, or a `.wasm` file that exists (relative to the config file).
+pub(crate) fn plugin_spec(
+    field: &str,
+    plugin: &str,
+    config: Vec<(String, String)>,
+    base: &Path,
+) -> Result<PluginSpec> {
+    if transform::BUILTINS.iter().any(|(name, _)| *name == plugin) {
+        return Ok(PluginSpec::resolve(plugin, config));
+    }
+    let path = base.join(plugin);
+    if !path.is_file() {
+        let builtins: Vec<_> = transform::BUILTINS.iter().map(|(n, _)| *n).collect();
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "must be a built-in plugin ({}) or a path to a .wasm file; {} does not exist",
+                builtins.join(", "),
+                path.display()
+            ),
+        ));
+    }
+    Ok(PluginSpec::resolve(&path.to_string_lossy(), config))
+}
+
+fn sandbox(raw: RawSandbox) -> Result<SandboxSettings> {
+    let memory_mb: usize = int_in(
+        "sandbox.memory_mb",
+        raw.memory_mb,
+        Limits::default().memory_bytes >> 20,
+        1..=4096,
+    )?;
+    let timeout_ms: u64 = int_in(
+        "sandbox.call_timeout_ms",
+        raw.call_timeout_ms,
+        Limits::default().call_timeout.as_millis() as u64,
+        10..=600_000,
+    )?;
+    let cache_dir = match raw.cache_dir {
+        Some(dir) if dir.is_empty() => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => transform::default_cache_dir(),
+    };
+    Ok(SandboxSettings {
+        limits: Limits {
+            memory_bytes: memory_mb << 20,
+            call_timeout: Duration::from_millis(timeout_ms),
+        },
+        cache_dir,
+    })
+}
+
+fn target(fc: Option<RawFc>, name: &str) -> Result<TargetSettings> {
+    let fc = fc.ok_or_else(|| ConfigError::invalid("target", "needs a [target.fc] table"))?;
+    Ok(TargetSettings::Fc(fc_settings(fc, name)?))
+}
+
+/// FC's rule for service and function names.
+fn fc_name(field: &str, value: &str, max: usize) -> Result<String> {
+    let first_ok = value
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let ok = first_ok
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "must be 1-{max} characters of letters, digits, '_' and '-', starting with a letter or '_' (got {value:?})"
+            ),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn endpoint_url(field: &str, value: &str) -> Result<reqwest::Url> {
+    let url = reqwest::Url::parse(value).map_err(|err| {
+        ConfigError::invalid(
+            field,
+            format!("must be a URL like https://host (got {value:?}: {err})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("must be an http:// or https:// URL with a host (got {value:?})"),
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("must have no path or query (got {value:?})"),
+        ));
+    }
+    Ok(url)
+}
+
+fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
+    let account_id = match raw.account_id {
+        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+        Some(id) => {
+            return Err(ConfigError::invalid(
+                "target.fc.account_id",
+                format!("must be the numeric Alibaba Cloud account ID (got {id:?})"),
+            ));
+        }
+        None => None,
+    };
+    let region = match raw.region {
+        Some(r)
+            if !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Some(r)
+        }
+        Some(r) => {
+            return Err(ConfigError::invalid(
+                "target.fc.region",
+                format!("must be a region ID like cn-hangzhou (got {r:?})"),
+            ));
+        }
+        None => None,
+    };
+    let endpoint = match (&raw.endpoint, &account_id, &region) {
+        (Some(endpoint), _, _) => endpoint_url("target.fc.endpoint", endpoint)?,
+        (None, Some(account), Some(region)) => {
+            let internal = if raw.internal { "-internal" } else { "" };
+            endpoint_url(
+                "target.fc.endpoint",
+                &format!("https://{account}.{region}{internal}.fc.aliyuncs.com"),
+            )?
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                "target.fc.endpoint",
+                "is required (or set target.fc.account_id and target.fc.region to use the regional endpoint)",
+            ));
+        }
+    };
+    let api = match raw.api_version.as_deref().unwrap_or(FC_API_V2) {
+        FC_API_V2 => {
+            let service = raw.service.as_deref().ok_or_else(|| {
+                ConfigError::invalid(
+                    "target.fc.service",
+                    "is required with api_version 2016-08-15 (FC 2.0)",
+                )
+            })?;
+            FcApi::V2 {
+                service: fc_name("target.fc.service", service, 128)?,
+            }
+        }
+        FC_API_V3 => {
+            if raw.service.is_some() {
+                return Err(ConfigError::invalid(
+                    "target.fc.service",
+                    "FC 3.0 (api_version 2023-03-30) has no services; remove it",
+                ));
+            }
+            FcApi::V3
+        }
+        other => {
+            return Err(ConfigError::invalid(
+                "target.fc.api_version",
+                format!("must be {FC_API_V2} (FC 2.0) or {FC_API_V3} (FC 3.0) (got {other:?})"),
+            ));
+        }
+    };
+    let qualifier = raw.qualifier.unwrap_or_else(|| "LATEST".to_string());
+    if qualifier.is_empty()
+        || qualifier.len() > 128
+        || !qualifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ConfigError::invalid(
+            "target.fc.qualifier",
+            format!("must be a version or alias: letters, digits, '_' and '-' (got {qualifier:?})"),
+        ));
+    }
+    let send_mode = one_of(
+        "target.fc.send_mode",
+        raw.send_mode.as_deref(),
+        SendMode::Async,
+        &[("async", SendMode::Async), ("sync", SendMode::Sync)],
+    )?;
+    let default_timeout_ms = match send_mode {
+        SendMode::Sync => 300_000,
+        SendMode::Async => 30_000,
+    };
+    let timeout = Duration::from_millis(int_in(
+        "target.fc.timeout_ms",
+        raw.timeout_ms,
+        default_timeout_ms,
+        100..=86_400_000,
+    )?);
+    let role = match raw.role {
+        None => None,
+        Some(role) => Some(role_settings(
+            &role,
+            raw.role_session_name,
+            raw.sts_endpoint,
+            account_id.as_deref(),
+            region.as_deref(),
+            name,
+        )?),
+    };
+    Ok(FcSettings {
+        endpoint,
+        api,
+        function: fc_name("target.fc.function", &raw.function, 64)?,
+        qualifier,
+        send_mode,
+        account_id,
+        role,
+        timeout,
+    })
+}
+
+fn role_settings(
+    role: &str,
+    session_name: Option<String>,
+    sts_endpoint: Option<String>,
+    account_id: Option<&str>,
+    region: Option<&str>,
+    connector: &str,
+) -> Result<RoleSettings> {
+    let arn = if role.starts_with("acs:ram::") {
+        role.to_string()
+    } else {
+        let account = account_id.ok_or_else(|| {
+            ConfigError::invalid("target.fc.role", "a role name needs target.fc.account_id (or give the full ARN acs:ram::<account>:role/<name>)")
+        })?;
+        if role.is_empty()
+            || role.len() > 64
+            || !role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        {
+            return Err(ConfigError::invalid(
+                "target.fc.role",
+                format!("must be a RAM role name or ARN (got {role:?})"),
+            ));
+        }
+        format!("acs:ram::{account}:role/{role}")
+    };
+    let session_name = session_name.unwrap_or_else(|| format!("fcsink-{connector}"));
+    let session_ok = (2..=64).contains(&session_name.len())
+        && session_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-'));
+    if !session_ok {
+        return Err(ConfigError::invalid(
+            "target.fc.role_session_name",
+            format!(
+                "must be 2-64 characters of letters, digits, '.', '@', '_' and '-' (got {session_name:?})"
+            ),
+        ));
+    }
+    let sts = match (sts_endpoint, region) {
+        (Some(url), _) => url,
+        (None, Some(region)) => format!("https://sts.{region}.aliyuncs.com"),
+        (None, None) => "https://sts.aliyuncs.com".to_string(),
+    };
+    Ok(RoleSettings {
+        arn,
+        session_name,
+        sts_endpoint: endpoint_url("target.fc.sts_endpoint", &sts)?,
+    })
+}
+
+fn delivery(raw: RawDelivery, name: &str) -> Result<DeliverySettings> {
+    let backoff_initial = Duration::from_millis(int_in(
+        "delivery.backoff_initial_ms",
+        raw.backoff_initial_ms,
+        DEFAULT_BACKOFF_INITIAL.as_millis() as u64,
+        1..=600_000,
+    )?);
+    let backoff_max = Duration::from_millis(int_in(
+        "delivery.backoff_max_ms",
+        raw.backoff_max_ms,
+        DEFAULT_BACKOFF_MAX.as_millis() as u64,
+        1..=3_600_000,
+    )?);
+    if backoff_max < backoff_initial {
+        return Err(ConfigError::invalid(
+            "delivery.backoff_max_ms",
+            "must not be less than delivery.backoff_initial_ms",
+        ));
+    }
+    let dead_letter_topic = match raw.dead_letter_topic {
+        Some(topic) => topic_name("delivery.dead_letter_topic", &topic)?,
+        None => format!("connect-error-{name}"),
+    };
+    Ok(DeliverySettings {
+        retries: int_in("delivery.retries", raw.retries, DEFAULT_RETRIES, 0..=10)?,
+        backoff_initial,
+        backoff_max,
+        failure_policy: one_of(
+            "delivery.failure_policy",
+            raw.failure_policy.as_deref(),
+            FailurePolicy::Continue,
+            &[
+                ("continue", FailurePolicy::Continue),
+                ("stop", FailurePolicy::Stop),
+            ],
+        )?,
+        dead_letter_topic,
+        create_topics: raw.create_topics.unwrap_or(true),
+    })
+}
+
+#[cfg(test)]
+mod tests;

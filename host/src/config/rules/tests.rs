@@ -1,0 +1,205 @@
+use super::super::*;
+
+/// The example from the configuration reference.
+const EXAMPLE: &str = r#"
+name = "kafka-fc-sink"
+
+[source]
+bootstrap_servers = "127.0.0.1:9092"
+topics = ["fc-test-input"]
+start_from = "earliest"
+concurrency = 6
+[source.kafka]
+"security.protocol" = "SASL_SSL"
+"fetch.max.bytes" = 1048576
+
+[batch]
+size = 20
+linger_ms = 500
+
+[[transform]]
+plugin = "passthrough"
+config = {}
+
+[target.fc]
+endpoint = "https://1234567890123456.cn-hangzhou-internal.fc.aliyuncs.com"
+api_version = "2016-08-15"
+service = "guide-hello_world"
+function = "hello_world"
+qualifier = "LATEST"
+send_mode = "async"
+
+[delivery]
+retries = 2
+failure_policy = "continue"
+dead_letter_topic = "connect-error-kafka-fc-sink"
+"#;
+
+fn with(from: &str, to: &str) -> String {
+    assert!(EXAMPLE.contains(from), "{from}");
+    EXAMPLE.replacen(from, to, 1)
+}
+
+fn error_of(text: &str) -> String {
+    Settings::from_toml(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let s = Settings::from_toml(EXAMPLE).unwrap();
+    assert_eq!(s.group_id(), "connect-kafka-fc-sink");
+    assert_eq!(s.source.topics, Topics::List(vec!["fc-test-input".into()]));
+    assert_eq!(s.source.concurrency, 6);
+    assert!(
+        s.source
+            .kafka
+            .contains(&("fetch.max.bytes".into(), "1048576".into()))
+    );
+    assert_eq!(s.batch.max_records, 20);
+    assert_eq!(s.batch.max_bytes, DEFAULT_ASYNC_REQUEST_BYTES);
+    assert_eq!(s.transforms.len(), 1);
+    let TargetSettings::Fc(fc) = &s.target;
+    assert_eq!(
+        fc.api,
+        FcApi::V2 {
+            service: "guide-hello_world".into()
+        }
+    );
+    assert_eq!(fc.send_mode, SendMode::Async);
+    assert_eq!(s.delivery.dead_letter_topic, "connect-error-kafka-fc-sink");
+}
+
+#[test]
+fn sync_mode_defaults_to_the_6_mb_limit() {
+    let s = Settings::from_toml(&with("send_mode = \"async\"", "send_mode = \"sync\"")).unwrap();
+    assert_eq!(s.batch.max_bytes, 6 * 1024 * 1024);
+}
+
+#[test]
+fn connector_name_rule_is_enforced() {
+    for bad in ["-lead", "Upper", "", "has space", &"x".repeat(49)] {
+        let err = error_of(&with(
+            "name = \"kafka-fc-sink\"",
+            &format!("name = {bad:?}"),
+        ));
+        assert!(
+            err.contains("`name`") && err.contains("0-9, a-z and '-'"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(
+        Settings::from_toml(&with(
+            "name = \"kafka-fc-sink\"",
+            &format!("name = \"{}\"", "a".repeat(48))
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn batch_size_range_is_enforced() {
+    let err = error_of(&with("size = 20", "size = 5001"));
+    assert_eq!(err, "`batch.size`: must be between 1 and 5000 (got 5001)");
+    let err = error_of(&with("size = 20", "size = 0"));
+    assert!(err.starts_with("`batch.size`"), "{err}");
+}
+
+#[test]
+fn unknown_fields_are_named() {
+    let err = error_of(&with("linger_ms = 500", "linger_ms = 500\nlinger = 3"));
+    assert!(err.contains("unknown field `linger`"), "{err}");
+}
+
+#[test]
+fn choices_list_the_allowed_values() {
+    let err = error_of(&with("send_mode = \"async\"", "send_mode = \"later\""));
+    assert_eq!(
+        err,
+        "`target.fc.send_mode`: must be one of async, sync (got \"later\")"
+    );
+    let err = error_of(&with(
+        "failure_policy = \"continue\"",
+        "failure_policy = \"panic\"",
+    ));
+    assert!(err.starts_with("`delivery.failure_policy`"), "{err}");
+}
+
+#[test]
+fn reserved_kafka_properties_are_refused() {
+    let err = error_of(&with(
+        "\"fetch.max.bytes\" = 1048576",
+        "\"group.id\" = \"mine\"",
+    ));
+    assert!(
+        err.contains("source.kafka.\"group.id\"") && err.contains("connect-<name>"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fc3_has_no_service_and_fc2_needs_one() {
+    let err = error_of(&with(
+        "api_version = \"2016-08-15\"",
+        "api_version = \"2023-03-30\"",
+    ));
+    assert!(err.starts_with("`target.fc.service`"), "{err}");
+    let err = error_of(&with("service = \"guide-hello_world\"\n", ""));
+    assert!(
+        err.starts_with("`target.fc.service`") && err.contains("required"),
+        "{err}"
+    );
+}
+
+#[test]
+fn endpoint_is_derived_from_account_and_region() {
+    let text = with(
+        "endpoint = \"https://1234567890123456.cn-hangzhou-internal.fc.aliyuncs.com\"",
+        "account_id = \"123\"\nregion = \"cn-shanghai\"\ninternal = true",
+    );
+    let s = Settings::from_toml(&text).unwrap();
+    let TargetSettings::Fc(fc) = &s.target;
+    assert_eq!(
+        fc.endpoint.as_str(),
+        "https://123.cn-shanghai-internal.fc.aliyuncs.com/"
+    );
+}
+
+#[test]
+fn role_names_become_arns() {
+    let text = with(
+        "qualifier = \"LATEST\"",
+        "qualifier = \"LATEST\"\naccount_id = \"42\"\nrole = \"AliyunKafkaConnectorRole\"",
+    );
+    let s = Settings::from_toml(&text).unwrap();
+    let TargetSettings::Fc(fc) = &s.target;
+    let role = fc.role.as_ref().unwrap();
+    assert_eq!(role.arn, "acs:ram::42:role/AliyunKafkaConnectorRole");
+    assert_eq!(role.session_name, "fcsink-kafka-fc-sink");
+    assert_eq!(role.sts_endpoint.as_str(), "https://sts.aliyuncs.com/");
+}
+
+#[test]
+fn topics_and_regex_are_exclusive_and_checked() {
+    let err = error_of(&with("topics = [\"fc-test-input\"]", "topics = [\"a b\"]"));
+    assert!(err.starts_with("`source.topics[0]`"), "{err}");
+    let err = error_of(&with(
+        "topics = [\"fc-test-input\"]",
+        "topics = [\"a\"]\ntopic_regex = \"b\"",
+    ));
+    assert!(err.contains("not both"), "{err}");
+    let s = Settings::from_toml(&with(
+        "topics = [\"fc-test-input\"]",
+        "topic_regex = \"orders-.*\"",
+    ))
+    .unwrap();
+    assert_eq!(s.source.topics, Topics::Regex("^orders-.*".into()));
+}
+
+#[test]
+fn missing_plugin_files_are_named() {
+    let err = error_of(&with("plugin = \"passthrough\"", "plugin = \"nope.wasm\""));
+    assert!(
+        err.starts_with("`transform[0].plugin`") && err.contains("nope.wasm"),
+        "{err}"
+    );
+}

@@ -1,0 +1,343 @@
+//! The wiring: source → batch → transform → invoke → retry → dead letter → commit.
+//!
+//! [`run`] resolves everything that can fail before consuming anything
+//! (plugins, credentials, topics), then runs the dispatcher: one consumer
+//! whose records are routed to a worker per partition (`worker.rs`), so
+//! records of a partition stay in order while partitions run in parallel.
+//!
+//! Drain order at shutdown: stop polling Kafka → close every worker's input
+//! → workers finish their in-flight batch (transform, invoke, dead letter;
+//! retry waits are cut short and such batches are abandoned uncommitted) →
+//! store their offsets → commit synchronously → leave the group.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::Message as _;
+use rdkafka::producer::FutureProducer;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dlq::DeadLetters;
+use crate::invoke::Target;
+use crate::metrics;
+use crate::retry::RetryPolicy;
+use crate::source::{self, Assignment, Consumer, TopicPartition};
+use crate::transform::{Chain, PluginSpec, Record, Runtime};
+use crate::worker::{self, ChainPool, End, Shared};
+
+/// How often paused partitions are checked for room to resume.
+const RESUME_CHECK: Duration = Duration::from_millis(20);
+
+/// Loads the plugins of `settings` (the built-in `passthrough` when none).
+///
+/// # Errors
+/// The first plugin that cannot be loaded or refuses its configuration.
+pub fn load_plugins(
+    settings: &Settings,
+) -> anyhow::Result<(Runtime, Vec<Arc<crate::transform::Plugin>>)> {
+    let runtime = Runtime::new(settings.sandbox.limits, settings.sandbox.cache_dir.clone())?;
+    let specs = if settings.transforms.is_empty() {
+        vec![PluginSpec::resolve("passthrough", Vec::new())]
+    } else {
+        settings.transforms.clone()
+    };
+    let plugins = specs
+        .iter()
+        .map(|spec| runtime.load(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((runtime, plugins))
+}
+
+/// Runs the connector until `shutdown` resolves, then drains and commits.
+///
+/// # Errors
+/// Anything that prevents starting: a plugin, credentials, the broker.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let target = Target::from_settings(&settings.target).context("cannot set up the target")?;
+    run_with_target(settings, target, shutdown).await
+}
+
+/// [`run`] with a target built by the caller (tests use their own credentials).
+///
+/// # Errors
+/// Anything that prevents starting: a plugin, the broker.
+pub async fn run_with_target(
+    settings: Settings,
+    target: Target,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (_runtime, plugins) = load_plugins(&settings)?;
+    let chains = (0..settings.source.concurrency)
+        .map(|_| Chain::new(&plugins))
+        .collect();
+
+    let kafka_config = source::client_config(&settings);
+    if settings.delivery.create_topics {
+        crate::topics::ensure(
+            &producer_config(&kafka_config),
+            &[&settings.delivery.dead_letter_topic],
+        )
+        .await
+        .context("cannot prepare the dead-letter topic")?;
+    }
+    let producer: FutureProducer = producer_config(&kafka_config)
+        .create()
+        .context("cannot create the Kafka producer")?;
+    let (consumer, assignments) = source::subscribe(&settings).context("cannot subscribe")?;
+    let consumer = Arc::new(consumer);
+
+    let shared = Arc::new(Shared {
+        consumer: consumer.clone(),
+        batch: settings.batch,
+        retry: RetryPolicy {
+            retries: settings.delivery.retries,
+            initial: settings.delivery.backoff_initial,
+            max: settings.delivery.backoff_max,
+        },
+        failure_policy: settings.delivery.failure_policy,
+        chains: ChainPool::new(chains),
+        target,
+        dead_letters: DeadLetters::new(
+            producer.clone(),
+            settings.delivery.dead_letter_topic.clone(),
+            settings.name.clone(),
+        ),
+        shutdown: CancellationToken::new(),
+    });
+    tracing::info!(
+        connector = %settings.name,
+        group = %settings.group_id(),
+        target = %shared.target.describe(),
+        plugins = ?plugins.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
+        "Started"
+    );
+
+    let mut dispatcher = Dispatcher::new(shared.clone(), settings.batch.max_records);
+    dispatcher.run(&consumer, assignments, shutdown).await;
+
+    // Drain: close inputs, cut retry waits short, wait for the workers.
+    shared.shutdown.cancel();
+    dispatcher.close().await;
+    source::commit_now(&consumer);
+    let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10));
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in consumer_config.config_map() {
+        // Security and connection settings carry over; consumer-only ones do not.
+        if !matches!(
+            key.as_ref(),
+            "group.id"
+                | "enable.auto.commit"
+                | "auto.commit.interval.ms"
+                | "enable.auto.offset.store"
+                | "enable.partition.eof"
+                | "auto.offset.reset"
+        ) && !key.starts_with("fetch.")
+            && !key.starts_with("session.")
+            && !key.starts_with("heartbeat.")
+            && !key.starts_with("max.poll")
+            && !key.starts_with("partition.assignment")
+        {
+            config.set(key, value);
+        }
+    }
+    config.set("acks", "all");
+    config
+}
+
+/// A partition's worker as the dispatcher sees it.
+struct Partition {
+    input: mpsc::Sender<Record>,
+    /// Records that did not fit in `input`; the partition is paused meanwhile.
+    overflow: VecDeque<Record>,
+    revoked: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// Routes records to per-partition workers, with backpressure by pausing.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    capacity: usize,
+    partitions: HashMap<TopicPartition, Partition>,
+    /// Workers of revoked partitions that are finishing their batch.
+    finishing: HashMap<TopicPartition, JoinHandle<()>>,
+    /// Partitions stopped by the failure policy; kept paused across rebalances.
+    stopped: HashSet<TopicPartition>,
+    ends: mpsc::UnboundedSender<(TopicPartition, End)>,
+    ended: mpsc::UnboundedReceiver<(TopicPartition, End)>,
+}
+
+impl Dispatcher {
+    fn new(shared: Arc<Shared>, batch_size: usize) -> Self {
+        let (ends, ended) = mpsc::unbounded_channel();
+        Dispatcher {
+            shared,
+            capacity: batch_size.max(1),
+            partitions: HashMap::new(),
+            finishing: HashMap::new(),
+            stopped: HashSet::new(),
+            ends,
+            ended,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        consumer: &Consumer,
+        mut assignments: mpsc::UnboundedReceiver<Assignment>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut resume_check = tokio::time::interval(RESUME_CHECK);
+        resume_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                Some(event) = assignments.recv() => self.on_assignment(consumer, event),
+                Some((tp, end)) = self.ended.recv() => self.on_end(consumer, tp, end),
+                message = consumer.recv() => match message {
+                    Ok(message) => {
+                        // Rebalance callbacks run inside `recv`; apply them first.
+                        while let Ok(event) = assignments.try_recv() {
+                            self.on_assignment(consumer, event);
+                        }
+                        let record = source::to_record(&message);
+                        let tp = (message.topic().to_string(), message.partition());
+                        drop(message);
+                        metrics::records_consumed(1);
+                        self.route(consumer, tp, record);
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "Kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = resume_check.tick() => self.drain_overflow(consumer),
+            }
+        }
+    }
+
+    fn route(&mut self, consumer: &Consumer, tp: TopicPartition, record: Record) {
+        if self.stopped.contains(&tp) {
+            // Not stored: it is consumed again once the partition is resumed.
+            return;
+        }
+        let partition = match self.partitions.get_mut(&tp) {
+            Some(partition) => partition,
+            None => {
+                let partition = self.spawn(tp.clone());
+                self.partitions.entry(tp.clone()).or_insert(partition)
+            }
+        };
+        if !partition.overflow.is_empty() {
+            partition.overflow.push_back(record);
+            return;
+        }
+        match partition.input.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(record)) => {
+                partition.overflow.push_back(record);
+                source::set_paused(consumer, &tp, true);
+            }
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn spawn(&mut self, tp: TopicPartition) -> Partition {
+        let (input, receiver) = mpsc::channel(self.capacity);
+        let revoked = CancellationToken::new();
+        let previous = self.finishing.remove(&tp);
+        let shared = self.shared.clone();
+        let ends = self.ends.clone();
+        let worker_revoked = revoked.clone();
+        let handle = tokio::spawn(async move {
+            // A re-assigned partition waits for its previous worker, so
+            // batches of one partition never overlap.
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let end = worker::run(tp.clone(), receiver, shared, worker_revoked).await;
+            let _ = ends.send((tp, end));
+        });
+        Partition {
+            input,
+            overflow: VecDeque::new(),
+            revoked,
+            handle,
+        }
+    }
+
+    fn drain_overflow(&mut self, consumer: &Consumer) {
+        for (tp, partition) in &mut self.partitions {
+            if partition.overflow.is_empty() {
+                continue;
+            }
+            while let Some(record) = partition.overflow.pop_front() {
+                match partition.input.try_send(record) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(record)) => {
+                        partition.overflow.push_front(record);
+                        break;
+                    }
+                    Err(TrySendError::Closed(_)) => partition.overflow.clear(),
+                }
+            }
+            if partition.overflow.is_empty() {
+                source::set_paused(consumer, tp, false);
+            }
+        }
+    }
+
+    fn on_assignment(&mut self, consumer: &Consumer, event: Assignment) {
+        match event {
+            Assignment::Assigned(list) => {
+                tracing::info!(partitions = ?list, "Partitions assigned");
+                for tp in list.iter().filter(|tp| self.stopped.contains(*tp)) {
+                    source::set_paused(consumer, tp, true);
+                }
+            }
+            Assignment::Revoked(list) => {
+                tracing::info!(partitions = ?list, "Partitions revoked");
+                for tp in list {
+                    if let Some(partition) = self.partitions.remove(&tp) {
+                        partition.revoked.cancel();
+                        self.finishing.insert(tp, partition.handle);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_end(&mut self, consumer: &Consumer, tp: TopicPartition, end: End) {
+        if let End::Stopped(why) = end {
+            tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on");
+            source::set_paused(consumer, &tp, true);
+            self.partitions.remove(&tp);
+            self.stopped.insert(tp);
+        }
+    }
+
+    /// Closes every worker's input and waits for all of them.
+    async fn close(self) {
+        let mut handles: Vec<JoinHandle<()>> = self.finishing.into_values().collect();
+        for (_, partition) in self.partitions {
+            drop(partition.input);
+            handles.push(partition.handle);
+        }
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The Kafka source: a consumer in group `connect-<name>` that stores
+//! offsets only when told to (after delivery) and reports partition
+//! assignments to the pipeline.
+
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::config::{Settings, StartFrom, Topics};
+use crate::transform::{Header, Record};
+
+/// A topic and partition.
+pub type TopicPartition = (String, i32);
+
+/// The consumer fcsink uses.
+pub type Consumer = StreamConsumer<SourceContext>;
+
+/// A change of the partitions this process owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// These partitions were assigned.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are being taken away.
+    Revoked(Vec<TopicPartition>),
+}
+
+/// Forwards rebalance events to the pipeline and logs commits.
+pub struct SourceContext {
+    events: mpsc::UnboundedSender<Assignment>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let _ = self.events.send(Assignment::Revoked(partitions(list)));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let _ = self.events.send(Assignment::Assigned(partitions(list)));
+            }
+            Rebalance::Error(err) => tracing::warn!(%err, "Rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => tracing::debug!(partitions = offsets.count(), "Offsets committed"),
+            Err(err) => tracing::warn!(%err, "Offset commit failed"),
+        }
+    }
+}
+
+fn partitions(list: &TopicPartitionList) -> Vec<TopicPartition> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+/// The consumer's librdkafka configuration.
+pub fn client_config(settings: &Settings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.source.bootstrap_servers)
+        .set("group.id", settings.group_id())
+        .set("client.id", format!("fcsink-{}", settings.name))
+        // Commit in the background, but only offsets fcsink stored after
+        // every record below them was delivered, filtered or dead-lettered.
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set(
+            "auto.offset.reset",
+            match settings.source.start_from {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        );
+    for (key, value) in &settings.source.kafka {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates the consumer and subscribes it to the configured topics.
+///
+/// # Errors
+/// When librdkafka refuses the configuration or the subscription.
+pub fn subscribe(
+    settings: &Settings,
+) -> KafkaResult<(Consumer, mpsc::UnboundedReceiver<Assignment>)> {
+    let (events, assignments) = mpsc::unbounded_channel();
+    let consumer: Consumer =
+        client_config(settings).create_with_context(SourceContext { events })?;
+    let topics: Vec<&str> = match &settings.source.topics {
+        Topics::List(list) => list.iter().map(String::as_str).collect(),
+        Topics::Regex(regex) => vec![regex.as_str()],
+    };
+    consumer.subscribe(&topics)?;
+    Ok((consumer, assignments))
+}
+
+/// Copies a consumed message into a [`Record`].
+pub fn to_record(message: &BorrowedMessage<'_>) -> Record {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}
+
+/// Stores `next_offset` (the first offset not yet handled) for the next commit.
+pub fn store(consumer: &Consumer, (topic, partition): &TopicPartition, next_offset: i64) {
+    let mut list = TopicPartitionList::new();
+    if let Err(err) = list.add_partition_offset(topic, *partition, Offset::Offset(next_offset)) {
+        tracing::warn!(%err, topic, partition, "Cannot store offset");
+        return;
+    }
+    // Fails only when the partition was revoked meanwhile; its new owner
+    // re-reads from the last commit, so nothing is lost.
+    if let Err(err) = consumer.store_offsets(&list) {
+        tracing::debug!(%err, topic, partition, next_offset, "Offset not stored");
+    }
+}
+
+/// Stops or restarts fetching one partition.
+pub fn set_paused(consumer: &Consumer, (topic, partition): &TopicPartition, paused: bool) {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, *partition);
+    let result = if paused {
+        consumer.pause(&list)
+    } else {
+        consumer.resume(&list)
+    };
+    if let Err(err) = result {
+        tracing::debug!(%err, topic, partition, paused, "Cannot change fetch state");
+    }
+}
+
+/// Commits stored offsets and waits for the broker's answer (at shutdown).
+pub fn commit_now(consumer: &Consumer) {
+    match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        Ok(()) => tracing::info!("Final offsets committed"),
+        // "No offset stored" is not a failure: nothing new was handled.
+        Err(err) => tracing::debug!(%err, "Final commit"),
+    }
+}
+
+/// How long the pipeline waits for the broker during start-up checks.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);

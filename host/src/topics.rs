@@ -1,0 +1,71 @@
+//! Topics fcsink writes to (the dead-letter topic) are created at start when
+//! missing, unless the user creates them by hand (`delivery.create_topics = false`).
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::source::METADATA_TIMEOUT;
+
+/// Partitions of a topic fcsink creates.
+pub const CREATED_PARTITIONS: i32 = 1;
+
+/// Creates each of `topics` that does not exist yet.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses to create a topic.
+pub async fn ensure(client_config: &ClientConfig, topics: &[&str]) -> anyhow::Result<Vec<String>> {
+    let admin: AdminClient<DefaultClientContext> = client_config.create()?;
+    let metadata = admin.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
+    let missing: Vec<&str> = topics
+        .iter()
+        .copied()
+        .filter(|t| {
+            !metadata
+                .topics()
+                .iter()
+                .any(|m| m.name() == *t && m.error().is_none())
+        })
+        .collect();
+    let mut created = Vec::new();
+    for topic in missing {
+        // Replication -1 asks for the broker's default; a broker too old
+        // for that gets a single replica.
+        let mut result = create(&admin, topic, TopicReplication::Fixed(-1)).await;
+        if matches!(
+            result,
+            Err(RDKafkaErrorCode::InvalidReplicationFactor | RDKafkaErrorCode::InvalidRequest)
+        ) {
+            result = create(&admin, topic, TopicReplication::Fixed(1)).await;
+        }
+        match result {
+            Ok(()) => {
+                tracing::info!(topic, "Created topic");
+                created.push(topic.to_string());
+            }
+            Err(RDKafkaErrorCode::TopicAlreadyExists) => {}
+            Err(code) => anyhow::bail!("cannot create topic {topic}: {code}"),
+        }
+    }
+    Ok(created)
+}
+
+async fn create(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    replication: TopicReplication<'_>,
+) -> Result<(), RDKafkaErrorCode> {
+    let new = NewTopic::new(topic, CREATED_PARTITIONS, replication);
+    let results = admin
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)),
+        )
+        .await
+        .map_err(|err| err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail))?;
+    match results.into_iter().next() {
+        Some(Err((_, code))) => Err(code),
+        _ => Ok(()),
+    }
+}

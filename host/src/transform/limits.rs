@@ -1,0 +1,113 @@
+//! Sandbox limits: a memory cap per plugin instance and a time limit per call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+
+/// Default memory cap of one plugin instance.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+/// Default time limit of one call into a plugin (one batch).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the epoch ticker advances; the granularity of the time limit.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The limits every plugin instance runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory (bytes) one instance may grow to.
+    pub memory_bytes: usize,
+    /// Longest one call (`init` or one batch) may run.
+    pub call_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
+impl Limits {
+    /// The epoch deadline, in ticks, for one call.
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        let ticks = self.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// Refuses memory and table growth past the cap and remembers that it did, so
+/// that the trap that follows is reported as "memory exceeded".
+pub(crate) struct MemoryLimiter {
+    max_bytes: usize,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        MemoryLimiter {
+            max_bytes,
+            exceeded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether growth was refused since the last call to `reset`.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded.store(true, Ordering::Relaxed);
+            wasmtime::bail!(
+                "plugin memory limit exceeded: wanted {desired} bytes, cap is {} bytes",
+                self.max_bytes
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million entries is far beyond any real plugin.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_to_ticks_and_never_reaches_zero() {
+        let limits = |ms| Limits {
+            memory_bytes: 1,
+            call_timeout: Duration::from_millis(ms),
+        };
+        assert_eq!(limits(2000).deadline_ticks(), 200);
+        assert_eq!(limits(1).deadline_ticks(), 1);
+    }
+
+    #[test]
+    fn growth_past_the_cap_is_refused_and_remembered() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(!limiter.exceeded());
+        assert!(limiter.memory_growing(1 << 20, 2 << 20, None).is_err());
+        assert!(limiter.exceeded());
+    }
+}
