@@ -1,1 +1,243 @@
-//! placeholder
+//! A local Function Compute and STS emulator for fcsink's tests and quick start.
+//!
+//! It accepts InvokeFunction over FC 2.0 and FC 3.0, checks signatures the way the real
+//! service does (recomputed from the request as received, with `fcsink-sign`), enforces
+//! the payload limits, answers like a `hello_world` function, logs each invocation to
+//! stdout like FC does, records everything in memory, and lets tests inject failures.
+//! Its STS endpoint issues temporary keys that invocations can then be signed with.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use fc_emulator::{EmulatorConfig, Fault};
+//! let config = EmulatorConfig::new("test-id", "test-secret");
+//! let emulator = fc_emulator::start(config, "127.0.0.1:0".parse().unwrap()).await?;
+//! emulator.inject(Fault::status(503).times(2).retry_after(1));
+//! // … point the client at emulator.url() …
+//! assert_eq!(emulator.invocations().len(), 0);
+//! emulator.shutdown().await
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`request_id`]: the `X-Fc-Request-Id` every response carries.
+//! - [`auth`]: signature, clock-skew and STS-token checks; [`credentials`]: known keys.
+//! - [`fc`]: the InvokeFunction handlers (verify → read within limit → faults → log →
+//!   record → reply); [`faults`]: the fault rules; [`log`]: the stdout log;
+//!   [`invocations`]: the record.
+//! - [`sts`]: STS AssumeRole and the temporary keys it issues.
+//! - [`control`]: the `/_emulator/…` HTTP API.
+//! - [`error`]: error bodies; [`state`]: what the handlers share.
+
+pub mod auth;
+pub mod control;
+pub mod credentials;
+pub mod error;
+pub mod faults;
+pub mod fc;
+pub mod invocations;
+pub mod log;
+pub mod request_id;
+pub mod state;
+pub mod sts;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultKind};
+pub use invocations::{ApiVersion, Invocation, InvocationType};
+
+use crate::credentials::Credentials;
+use crate::state::Shared;
+
+/// Largest sync payload by default: 32 MiB, FC's current limit.
+pub const DEFAULT_SYNC_LIMIT: usize = 32 * 1024 * 1024;
+/// Largest async payload by default: 128 KiB, FC's limit.
+pub const DEFAULT_ASYNC_LIMIT: usize = 128 * 1024;
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Long-term `(access key id, secret)` pairs it accepts.
+    pub credentials: Vec<(String, String)>,
+    /// Largest accepted sync payload, in bytes.
+    pub sync_limit: usize,
+    /// Largest accepted async (`x-fc-invocation-type: Async`) payload, in bytes.
+    pub async_limit: usize,
+    /// If set, STS credentials live this long whatever `DurationSeconds` asked for, so
+    /// tests can see them expire.
+    pub sts_lifetime: Option<Duration>,
+    /// Do not write the invocation log to stdout.
+    pub quiet: bool,
+}
+
+impl EmulatorConfig {
+    /// One long-term key, default limits, normal STS lifetimes, logging on.
+    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Self {
+        Self {
+            credentials: vec![(access_key_id.into(), access_key_secret.into())],
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for EmulatorConfig {
+    /// No keys (every signed request is refused), default limits, logging on.
+    fn default() -> Self {
+        Self {
+            credentials: Vec::new(),
+            sync_limit: DEFAULT_SYNC_LIMIT,
+            async_limit: DEFAULT_ASYNC_LIMIT,
+            sts_lifetime: None,
+            quiet: false,
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops the server too; [`Emulator::shutdown`] also
+/// waits for it.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves the emulator on it in a spawned
+/// task.
+///
+/// # Errors
+///
+/// Fails when the address cannot be bound.
+pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        sync_limit: config.sync_limit,
+        async_limit: config.async_limit,
+        sts_lifetime: config.sts_lifetime,
+        quiet: config.quiet,
+        credentials: Credentials::new(config.credentials),
+        recorder: Default::default(),
+        faults: Default::default(),
+        assume_role_calls: Default::default(),
+        sts_nonces: Default::default(),
+    });
+    let app = router(Arc::clone(&shared));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // Either an explicit shutdown or the handle being dropped.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Emulator {
+        addr,
+        shared,
+        stop: Some(stop),
+        server,
+    })
+}
+
+/// Every route: FC 2.0 and 3.0 invocations, STS at `/`, the control API.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/2016-08-15/services/{service}/functions/{function}/invocations",
+            post(fc::invoke_fc2),
+        )
+        .route(
+            "/2023-03-30/functions/{function}/invocations",
+            post(fc::invoke_fc3),
+        )
+        .route("/", get(sts::handle).post(sts::handle))
+        .route(
+            "/_emulator/invocations",
+            get(control::invocations).delete(control::clear_invocations),
+        )
+        .route(
+            "/_emulator/faults",
+            get(control::faults)
+                .post(control::add_faults)
+                .delete(control::clear_faults),
+        )
+        .route("/_emulator/stats", get(control::stats))
+        .fallback(fc::not_supported)
+        .method_not_allowed_fallback(fc::not_supported)
+        .layer(axum::middleware::from_fn(request_id::assign_request_id))
+        .with_state(shared)
+}
+
+impl Emulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`: the endpoint to give a client.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every accepted invocation so far, oldest first, failed ones included.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.shared.recorder.all()
+    }
+
+    /// The accepted invocations that were not failed by an injected fault.
+    pub fn delivered(&self) -> Vec<Invocation> {
+        let mut all = self.invocations();
+        all.retain(|i| !i.failed);
+        all
+    }
+
+    /// Forgets the recorded invocations.
+    pub fn clear(&self) {
+        self.shared.recorder.clear();
+    }
+
+    /// Adds a fault rule after the existing ones.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the rule is invalid (a status outside 100..=599).
+    pub fn inject(&self, fault: Fault) {
+        if let Err(problem) = fault.validate() {
+            panic!("invalid fault {fault:?}: {problem}");
+        }
+        self.shared.faults.add(fault);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// How many AssumeRole calls issued credentials.
+    pub fn assume_role_calls(&self) -> u64 {
+        self.shared.assume_role_calls.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    ///
+    /// # Errors
+    ///
+    /// Returns the server's I/O error, if it failed.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.map_err(std::io::Error::other)?
+    }
+}

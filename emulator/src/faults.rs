@@ -1,0 +1,270 @@
+//! Fault injection: rules that fail, break or slow down upcoming invocations.
+//!
+//! Each accepted invocation walks the rules in the order they were added. Every matching
+//! [`FaultKind::Latency`] rule adds its delay, and the first matching failing rule
+//! ([`FaultKind::Status`] or [`FaultKind::FunctionError`]) decides the reply. A rule
+//! with a `count` is used up after that many matches; one without applies until the
+//! rules are cleared.
+//!
+//! Over HTTP (`POST /_emulator/faults`) a rule is JSON such as
+//! `{"type":"status","status":503,"count":2,"retry_after_secs":1}`,
+//! `{"type":"function_error","error_message":"boom","body_contains":"poison"}` or
+//! `{"type":"latency","ms":200}`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One fault rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// What happens to a matching invocation.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How many matching invocations this rule affects; `None` means every one until
+    /// the rules are cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Only invocations whose body contains this text match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this HTTP status and an FC error body instead of invoking.
+    Status {
+        /// The status, e.g. 429, 500 or 503.
+        status: u16,
+        /// Seconds for a `Retry-After` header.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+        /// The `ErrorCode`; by default FC's code for the status (429
+        /// `ResourceExhausted`, 500 `InternalServerError`, 503 `ResourceThrottled`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+    },
+    /// The function raises: a sync call gets 200 with `X-Fc-Error-Type` and an error
+    /// body; an async call is still accepted (202), as FC only runs it later.
+    FunctionError {
+        /// `errorMessage` in the body.
+        #[serde(default = "default_error_message")]
+        error_message: String,
+        /// `errorType` in the body.
+        #[serde(default = "default_error_type")]
+        error_type: String,
+        /// `HandledInvocationError` instead of `UnhandledInvocationError`.
+        #[serde(default)]
+        handled: bool,
+    },
+    /// Wait this many milliseconds before answering.
+    Latency {
+        /// The delay.
+        ms: u64,
+    },
+}
+
+fn default_error_message() -> String {
+    "injected function error".to_owned()
+}
+
+fn default_error_type() -> String {
+    "Error".to_owned()
+}
+
+impl Fault {
+    /// Every matching invocation is answered with `status` (until cleared; see
+    /// [`Fault::times`]).
+    pub fn status(status: u16) -> Self {
+        Self::new(FaultKind::Status {
+            status,
+            retry_after_secs: None,
+            error_code: None,
+        })
+    }
+
+    /// Every matching invocation reports an unhandled function error with `message`.
+    pub fn function_error(message: impl Into<String>) -> Self {
+        Self::new(FaultKind::FunctionError {
+            error_message: message.into(),
+            error_type: default_error_type(),
+            handled: false,
+        })
+    }
+
+    /// Every matching invocation is delayed by `delay`.
+    pub fn latency(delay: Duration) -> Self {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        Self::new(FaultKind::Latency { ms })
+    }
+
+    fn new(kind: FaultKind) -> Self {
+        Self {
+            kind,
+            count: None,
+            body_contains: None,
+        }
+    }
+
+    /// Applies to the next `n` matching invocations only.
+    pub fn times(mut self, n: u32) -> Self {
+        self.count = Some(n);
+        self
+    }
+
+    /// Adds `Retry-After: secs` to a [`FaultKind::Status`] fault (no effect on others).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let FaultKind::Status {
+            retry_after_secs, ..
+        } = &mut self.kind
+        {
+            *retry_after_secs = Some(secs);
+        }
+        self
+    }
+
+    /// Matches only invocations whose body contains `text`.
+    pub fn matching(mut self, text: impl Into<String>) -> Self {
+        self.body_contains = Some(text.into());
+        self
+    }
+
+    /// Checks what cannot be expressed in the types: a status must be 100..=599.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.kind {
+            FaultKind::Status { status, .. } if !(100..=599).contains(&status) => {
+                Err(format!("status {status} is not an HTTP status"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn matches(&self, body: &[u8]) -> bool {
+        self.body_contains.as_deref().is_none_or(|needle| {
+            needle.is_empty() || body.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+    }
+
+    fn fails(&self) -> bool {
+        !matches!(self.kind, FaultKind::Latency { .. })
+    }
+}
+
+/// What the rules decided for one invocation.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// The total delay of the matching latency rules.
+    pub delay: Duration,
+    /// The failing rule that applies, if any.
+    pub failure: Option<FaultKind>,
+}
+
+/// The active rules.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<Fault>>,
+}
+
+impl Faults {
+    /// Adds a rule after the existing ones.
+    pub fn add(&self, fault: Fault) {
+        self.lock().push(fault);
+    }
+
+    /// The rules still active.
+    pub fn list(&self) -> Vec<Fault> {
+        self.lock().clone()
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Decides the fate of an invocation with `body`, using up counted rules.
+    pub fn decide(&self, body: &[u8]) -> Decision {
+        let mut rules = self.lock();
+        let mut decision = Decision::default();
+        for rule in rules.iter_mut() {
+            if !rule.matches(body) || (rule.fails() && decision.failure.is_some()) {
+                continue;
+            }
+            match &rule.kind {
+                FaultKind::Latency { ms } => decision.delay += Duration::from_millis(*ms),
+                kind => decision.failure = Some(kind.clone()),
+            }
+            if let Some(count) = &mut rule.count {
+                *count = count.saturating_sub(1);
+            }
+        }
+        rules.retain(|rule| rule.count != Some(0));
+        decision
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Fault>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_failures_run_out() {
+        let faults = Faults::default();
+        faults.add(Fault::status(503).times(2));
+        assert!(faults.decide(b"x").failure.is_some());
+        assert!(faults.decide(b"x").failure.is_some());
+        assert_eq!(faults.decide(b"x"), Decision::default());
+        assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn first_failing_rule_wins_and_latencies_add_up() {
+        let faults = Faults::default();
+        faults.add(Fault::latency(Duration::from_millis(5)));
+        faults.add(Fault::status(429).times(1));
+        faults.add(Fault::status(500).times(1));
+        faults.add(Fault::latency(Duration::from_millis(7)));
+        let first = faults.decide(b"x");
+        assert_eq!(first.delay, Duration::from_millis(12));
+        assert!(matches!(
+            first.failure,
+            Some(FaultKind::Status { status: 429, .. })
+        ));
+        let second = faults.decide(b"x");
+        assert!(matches!(
+            second.failure,
+            Some(FaultKind::Status { status: 500, .. })
+        ));
+        assert_eq!(faults.decide(b"x").failure, None);
+    }
+
+    #[test]
+    fn body_filter() {
+        let faults = Faults::default();
+        faults.add(Fault::function_error("boom").matching("poison").times(1));
+        assert_eq!(faults.decide(b"clean").failure, None);
+        assert!(faults.decide(b"a poison pill").failure.is_some());
+        assert_eq!(faults.decide(b"a poison pill").failure, None);
+    }
+
+    #[test]
+    fn json_form() {
+        let fault: Fault = serde_json::from_str(
+            r#"{"type":"status","status":503,"count":2,"retry_after_secs":1}"#,
+        )
+        .expect("valid fault");
+        assert_eq!(fault, Fault::status(503).times(2).retry_after(1));
+        let fault: Fault = serde_json::from_str(r#"{"type":"function_error"}"#).expect("valid");
+        assert_eq!(fault, Fault::function_error("injected function error"));
+        assert!(Fault::status(42).validate().is_err());
+        assert!(serde_json::from_str::<Fault>(r#"{"type":"explode"}"#).is_err());
+    }
+}

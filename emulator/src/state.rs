@@ -1,0 +1,34 @@
+//! The state every handler shares: limits, known keys, the record, the fault rules and
+//! the STS bookkeeping.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use crate::credentials::Credentials;
+use crate::faults::Faults;
+use crate::invocations::Recorder;
+
+/// Shared by all handlers behind an `Arc`.
+#[derive(Debug)]
+pub struct Shared {
+    /// Largest accepted sync payload, in bytes.
+    pub sync_limit: usize,
+    /// Largest accepted async payload, in bytes.
+    pub async_limit: usize,
+    /// Overrides the lifetime of issued STS credentials.
+    pub sts_lifetime: Option<Duration>,
+    /// Suppresses the invocation log on stdout.
+    pub quiet: bool,
+    /// The keys requests may be signed with.
+    pub credentials: Credentials,
+    /// Every accepted invocation.
+    pub recorder: Recorder,
+    /// The active fault rules.
+    pub faults: Faults,
+    /// How many AssumeRole calls succeeded.
+    pub assume_role_calls: AtomicU64,
+    /// `SignatureNonce`s already used with STS, to refuse replays.
+    pub sts_nonces: Mutex<HashSet<String>>,
+}

@@ -1,0 +1,8 @@
+//! The emulator driven over HTTP the way a client drives Function Compute.
+
+mod control; // the /_emulator API: record, faults, stats
+mod faults; // injected failures, function errors, latency, body filters
+mod fc2; // FC 2.0 signatures, skew, limits, replies
+mod fc3; // FC 3.0 ACS3 signatures, body hash, query
+mod sts; // AssumeRole, temporary keys and their expiry
+mod util; // the harness: start an emulator, sign requests
