@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create (or reuse) a Python virtualenv holding the independent Kafka client
+# (confluent-kafka) and requests, used to cross-check fcsink against Tansu.
+#
+#   scripts/python-env.sh            # venv in <repo>/.venv (git-ignored)
+#   FCSINK_VENV=/tmp/venv scripts/python-env.sh
+#
+# Safe to run repeatedly: packages are installed only when an import fails.
+# The last line printed is the venv's python.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${FCSINK_VENV:-$repo/.venv}"
+python="$venv/bin/python"
+
+if [[ ! -x "$python" ]]; then
+    echo "Creating virtualenv in $venv" >&2
+    python3 -m venv "$venv"
+fi
+
+if ! "$python" -c 'import confluent_kafka, requests' 2>/dev/null; then
+    echo "Installing confluent-kafka and requests into $venv" >&2
+    "$python" -m pip install --quiet --disable-pip-version-check confluent-kafka requests >&2
+fi
+
+echo "$python"
