@@ -129,9 +129,9 @@ macro_rules! export {
                         ),
                     })
                 }
-    }
+            }
 
-            $crate::wit::__export_transformer!(Exported with_types_in $crate::wit);
+    $crate::wit::__export_transformer!(Exported with_types_in $crate::wit);
         };
     };
 }

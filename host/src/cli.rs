@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::config::{ConfigError, Settings};
 use crate::transform::{Header, Limits, Outcome, PluginFailure, PluginSpec, Record, Runtime};
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
 
 /// A Kafka sink that filters and rewrites records with WebAssembly plugins
 /// and invokes serverless functions.
@@ -83,6 +85,78 @@ pub enum PluginCommand {
         #[arg(long, default_value_t = Limits::default().call_timeout.as_millis() as u64)]
         timeout_ms: u64,
     },
+}
+
+/// The whole `fcsink` program: parse, log, run; exit code 0 on success,
+/// 1 when a tested plugin fails its record, 2 on any error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config, plugins } => {
+            let settings = load_settings(&config, &plugins)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::run(settings, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => {
+            validate(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            key,
+            value,
+            headers,
+            config,
+            memory_mb,
+            timeout_ms,
+        }) => {
+            let limits = Limits {
+                memory_bytes: memory_mb << 20,
+                call_timeout: Duration::from_millis(timeout_ms),
+            };
+            plugin_test(&plugin, cli_record(key, value, headers), config, limits)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("FCSINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("Shutdown requested; draining");
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

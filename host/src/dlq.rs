@@ -119,6 +119,7 @@ impl DeadLetters {
         reason: &Reason,
         cancel: &CancellationToken,
     ) -> Result<(), Abandoned> {
+        tracing::debug!(topic = %self.topic, records = records.len(), code = %reason.code, "Writing dead letters");
         let mut pending: Vec<&Record> = records.to_vec();
         let mut delay = Duration::from_millis(100);
         while !pending.is_empty() {

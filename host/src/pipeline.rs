@@ -136,7 +136,7 @@ fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
     for (key, value) in consumer_config.config_map() {
         // Security and connection settings carry over; consumer-only ones do not.
         if !matches!(
-            key.as_ref(),
+            key,
             "group.id"
                 | "enable.auto.commit"
                 | "auto.commit.interval.ms"
@@ -249,6 +249,7 @@ impl Dispatcher {
             Ok(()) => {}
             Err(TrySendError::Full(record)) => {
                 partition.overflow.push_back(record);
+                tracing::debug!(topic = %tp.0, partition = tp.1, "Worker behind; pausing the partition");
                 source::set_paused(consumer, &tp, true);
             }
             Err(TrySendError::Closed(_)) => {}
@@ -295,6 +296,7 @@ impl Dispatcher {
                 }
             }
             if partition.overflow.is_empty() {
+                tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
                 source::set_paused(consumer, tp, false);
             }
         }

@@ -1,1 +1,14 @@
-//! placeholder
+//! The harness behind fcsink's integration tests (`tests/tests/main.rs`).
+//!
+//! # Layout
+//!
+//! - [`broker`]: a real Kafka-protocol broker (Tansu) run as a child process,
+//!   with helpers to create topics, produce, read back and inspect offsets.
+//!
+//! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
+//! - [`plugins`]: the plugins in `plugins/`, built to Wasm once per run.
+//!
+//! Tansu comes from `scripts/install-tansu.sh`; see `scripts/TANSU.md`.
+pub mod broker;
+pub mod connector;
+pub mod plugins;

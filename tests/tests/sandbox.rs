@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fcsink::transform::{Chain, Limits, LoadError, Outcome, Plugin, PluginFailure, PluginSpec, Record, Runtime};
+use fcsink::transform::{
+    Chain, Limits, LoadError, Outcome, Plugin, PluginFailure, PluginSpec, Record, Runtime,
+};
 use fcsink_tests::plugins::plugin;
 
 fn record(offset: i64, value: &str) -> Record {
@@ -27,7 +29,10 @@ fn limits(memory_mb: usize, timeout_ms: u64) -> Limits {
 }
 
 fn load(runtime: &Runtime, name: &str, config: &[(&str, &str)]) -> Result<Arc<Plugin>, LoadError> {
-    let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let spec = PluginSpec::resolve(&plugin(name).to_string_lossy(), config);
     runtime.load(&spec)
 }
@@ -39,7 +44,9 @@ fn misbehave(runtime: &Runtime, mode: &str) -> Chain {
 
 /// After a violation the same chain handles a clean batch.
 fn still_works(chain: &mut Chain) {
-    let out = chain.run(vec![record(10, "fine"), record(11, "also fine")]).unwrap();
+    let out = chain
+        .run(vec![record(10, "fine"), record(11, "also fine")])
+        .unwrap();
     assert_eq!(out.records.len(), 2, "the next batch must succeed");
 }
 
@@ -52,7 +59,9 @@ fn failure(chain: &mut Chain, batch: Vec<Record>) -> PluginFailure {
 #[test]
 fn passthrough_keeps_everything() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
-    let plugin = runtime.load(&PluginSpec::resolve("passthrough", Vec::new())).unwrap();
+    let plugin = runtime
+        .load(&PluginSpec::resolve("passthrough", Vec::new()))
+        .unwrap();
     let mut chain = Chain::new(&[plugin]);
     let batch = vec![record(0, "a"), record(1, "b")];
     let out = chain.run(batch.clone()).unwrap();
@@ -63,14 +72,39 @@ fn passthrough_keeps_everything() {
 #[test]
 fn json_filter_then_etl_compat_chain_in_order() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
-    let filter = load(&runtime, "json-filter", &[("field", "status"), ("op", "equals"), ("value", "ok"), ("on_invalid", "drop")]).unwrap();
+    let filter = load(
+        &runtime,
+        "json-filter",
+        &[
+            ("field", "status"),
+            ("op", "equals"),
+            ("value", "ok"),
+            ("on_invalid", "drop"),
+        ],
+    )
+    .unwrap();
     let suffix = load(&runtime, "etl-compat", &[]).unwrap();
     let mut chain = Chain::new(&[filter, suffix]);
     let out = chain
-        .run(vec![record(0, r#"{"status":"ok"}"#), record(1, r#"{"status":"bad"}"#), record(2, "not json"), record(3, r#"{"status":"ok","n":1}"#)])
+        .run(vec![
+            record(0, r#"{"status":"ok"}"#),
+            record(1, r#"{"status":"bad"}"#),
+            record(2, "not json"),
+            record(3, r#"{"status":"ok","n":1}"#),
+        ])
         .unwrap();
-    let values: Vec<_> = out.records.iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect();
-    assert_eq!(values, vec![r#"{"status":"ok"}ValueSurfix"#, r#"{"status":"ok","n":1}ValueSurfix"#]);
+    let values: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            r#"{"status":"ok"}ValueSurfix"#,
+            r#"{"status":"ok","n":1}ValueSurfix"#
+        ]
+    );
     assert_eq!(out.records[0].key.as_deref(), Some(&b"k0KeySurfix"[..]));
     assert_eq!(out.origins, vec![0, 3]);
     assert_eq!(out.dropped, 2);
@@ -79,14 +113,21 @@ fn json_filter_then_etl_compat_chain_in_order() {
 #[test]
 fn refused_configuration_stops_loading_with_the_plugin_message() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
-    match load(&runtime, "json-filter", &[("field", "status"), ("op", "gt"), ("value", "ten")]) {
+    match load(
+        &runtime,
+        "json-filter",
+        &[("field", "status"), ("op", "gt"), ("value", "ten")],
+    ) {
         Err(LoadError::Config { plugin, reason }) => {
             assert_eq!(plugin, "json_filter");
             assert!(reason.contains("value"), "{reason}");
         }
         other => panic!("expected a refused config, got {:?}", other.err()),
     }
-    assert!(matches!(load(&runtime, "misbehave", &[("mode", "init-error")]), Err(LoadError::Config { .. })));
+    assert!(matches!(
+        load(&runtime, "misbehave", &[("mode", "init-error")]),
+        Err(LoadError::Config { .. })
+    ));
 }
 
 #[test]
@@ -102,9 +143,16 @@ fn time_limit_violated_stops_the_call_and_the_host_goes_on() {
     let runtime = Runtime::new(limits(64, 300), None).unwrap();
     let mut chain = misbehave(&runtime, "loop");
     let started = Instant::now();
-    assert_eq!(failure(&mut chain, vec![record(0, "fine"), record(1, "BAD")]), PluginFailure::Timeout(Duration::from_millis(300)));
+    assert_eq!(
+        failure(&mut chain, vec![record(0, "fine"), record(1, "BAD")]),
+        PluginFailure::Timeout(Duration::from_millis(300))
+    );
     // Stopped by the limit, not after some unrelated long wait.
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     still_works(&mut chain);
 }
 
@@ -112,7 +160,12 @@ fn time_limit_violated_stops_the_call_and_the_host_goes_on() {
 fn memory_cap_obeyed() {
     // A real plugin parsing 100 KB of JSON fits well under an 8 MiB cap.
     let runtime = Runtime::new(limits(8, 2000), None).unwrap();
-    let filter = load(&runtime, "json-filter", &[("field", "status"), ("op", "exists")]).unwrap();
+    let filter = load(
+        &runtime,
+        "json-filter",
+        &[("field", "status"), ("op", "exists")],
+    )
+    .unwrap();
     let mut chain = Chain::new(&[filter]);
     let big = format!(r#"{{"status":"ok","pad":"{}"}}"#, "x".repeat(100_000));
     let out = chain.run(vec![record(0, &big)]).unwrap();
@@ -123,7 +176,10 @@ fn memory_cap_obeyed() {
 fn memory_cap_violated_stops_the_call_and_the_host_goes_on() {
     let runtime = Runtime::new(limits(32, 5000), None).unwrap();
     let mut chain = misbehave(&runtime, "alloc");
-    assert_eq!(failure(&mut chain, vec![record(0, "BAD")]), PluginFailure::MemoryExceeded(32 << 20));
+    assert_eq!(
+        failure(&mut chain, vec![record(0, "BAD")]),
+        PluginFailure::MemoryExceeded(32 << 20)
+    );
     still_works(&mut chain);
 }
 
@@ -134,7 +190,10 @@ fn a_trap_is_contained_and_names_the_panic() {
     match failure(&mut chain, vec![record(7, "BAD")]) {
         PluginFailure::Trapped(reason) => {
             assert!(reason.contains("unreachable"), "{reason}");
-            assert!(reason.contains("misbehave: trap at offset 7"), "the panic message should be in: {reason}");
+            assert!(
+                reason.contains("misbehave: trap at offset 7"),
+                "the panic message should be in: {reason}"
+            );
         }
         other => panic!("expected a trap, got {other:?}"),
     }
@@ -145,11 +204,23 @@ fn a_trap_is_contained_and_names_the_panic() {
 fn too_many_or_too_few_outcomes_are_rejected_clearly() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
     let mut chain = misbehave(&runtime, "wrong-count");
-    assert_eq!(failure(&mut chain, vec![record(0, "BAD"), record(1, "x")]), PluginFailure::WrongOutcomeCount { expected: 2, got: 3 });
+    assert_eq!(
+        failure(&mut chain, vec![record(0, "BAD"), record(1, "x")]),
+        PluginFailure::WrongOutcomeCount {
+            expected: 2,
+            got: 3
+        }
+    );
     still_works(&mut chain);
     let mut chain = misbehave(&runtime, "too-few");
     let failure = failure(&mut chain, vec![record(0, "BAD"), record(1, "x")]);
-    assert_eq!(failure, PluginFailure::WrongOutcomeCount { expected: 2, got: 1 });
+    assert_eq!(
+        failure,
+        PluginFailure::WrongOutcomeCount {
+            expected: 2,
+            got: 1
+        }
+    );
     assert_eq!(failure.to_string(), "returned 1 outcomes for 2 records");
     still_works(&mut chain);
 }
@@ -158,7 +229,10 @@ fn too_many_or_too_few_outcomes_are_rejected_clearly() {
 fn a_rejected_batch_carries_the_plugin_reason() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
     let mut chain = misbehave(&runtime, "reject");
-    assert_eq!(failure(&mut chain, vec![record(0, "BAD")]), PluginFailure::Rejected("rejected by misbehave".into()));
+    assert_eq!(
+        failure(&mut chain, vec![record(0, "BAD")]),
+        PluginFailure::Rejected("rejected by misbehave".into())
+    );
     still_works(&mut chain);
 }
 
@@ -166,7 +240,10 @@ fn denied_reason(mode: &str) -> String {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
     let mut chain = misbehave(&runtime, mode);
     let out = chain.run(vec![record(0, "BAD")]).unwrap();
-    assert!(out.records.is_empty(), "{mode}: the plugin must not have succeeded");
+    assert!(
+        out.records.is_empty(),
+        "{mode}: the plugin must not have succeeded"
+    );
     assert_eq!(out.failed.len(), 1, "{mode}");
     out.failed[0].reason.clone()
 }
@@ -194,12 +271,29 @@ fn failed_and_split_records_keep_their_origin() {
     let fail_odd = load(&runtime, "misbehave", &[("mode", "fail-odd")]).unwrap();
     let split = load(&runtime, "misbehave", &[("mode", "split")]).unwrap();
     let mut chain = Chain::new(&[fail_odd, split]);
-    let out = chain.run(vec![record(0, "a"), record(1, "b"), record(2, "c")]).unwrap();
-    let values: Vec<_> = out.records.iter().map(|r| r.value.clone().unwrap()).collect();
-    assert_eq!(values, vec![b"a-a".to_vec(), b"a-b".to_vec(), b"c-a".to_vec(), b"c-b".to_vec()]);
+    let out = chain
+        .run(vec![record(0, "a"), record(1, "b"), record(2, "c")])
+        .unwrap();
+    let values: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| r.value.clone().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            b"a-a".to_vec(),
+            b"a-b".to_vec(),
+            b"c-a".to_vec(),
+            b"c-b".to_vec()
+        ]
+    );
     assert_eq!(out.origins, vec![0, 0, 2, 2]);
     assert_eq!(out.failed.len(), 1);
-    assert_eq!((out.failed[0].origin, out.failed[0].reason.as_str()), (1, "odd offset 1"));
+    assert_eq!(
+        (out.failed[0].origin, out.failed[0].reason.as_str()),
+        (1, "odd offset 1")
+    );
 }
 
 #[test]
@@ -207,12 +301,20 @@ fn compiled_plugins_are_cached_on_disk() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
     load(&runtime, "etl-compat", &[]).unwrap();
-    let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().filter_map(Result::ok).collect();
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
     assert_eq!(cached.len(), 1, "one compiled artifact");
     // A second runtime loads it from the cache and it still works.
     let runtime = Runtime::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
     let mut chain = Chain::new(&[load(&runtime, "etl-compat", &[]).unwrap()]);
-    assert_eq!(chain.run(vec![record(0, "v")]).unwrap().records[0].value.as_deref(), Some(&b"vValueSurfix"[..]));
+    assert_eq!(
+        chain.run(vec![record(0, "v")]).unwrap().records[0]
+            .value
+            .as_deref(),
+        Some(&b"vValueSurfix"[..])
+    );
 }
 
 #[test]
@@ -221,7 +323,10 @@ fn a_plain_file_that_is_not_a_component_is_refused() {
     let path = dir.path().join("junk.wasm");
     std::fs::write(&path, b"\0asm junk").unwrap();
     let runtime = Runtime::new(Limits::default(), None).unwrap();
-    let err = runtime.load(&PluginSpec::resolve(&path.to_string_lossy(), Vec::new())).err().unwrap();
+    let err = runtime
+        .load(&PluginSpec::resolve(&path.to_string_lossy(), Vec::new()))
+        .err()
+        .unwrap();
     assert!(matches!(err, LoadError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("fcsink:transform@0.1.0"), "{err}");
 }
@@ -232,5 +337,8 @@ fn outcomes_of_the_keep_variant_are_what_plugin_test_reports() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
     let plugin = load(&runtime, "misbehave", &[("mode", "log")]).unwrap();
     let mut instance = plugin.instantiate().unwrap();
-    assert_eq!(instance.transform(&[record(0, "hello")]).unwrap(), vec![Outcome::Keep]);
+    assert_eq!(
+        instance.transform(&[record(0, "hello")]).unwrap(),
+        vec![Outcome::Keep]
+    );
 }

@@ -102,7 +102,7 @@ pub enum CredentialProvider {
     /// The same credentials for every request.
     Static(Credentials),
     /// A RAM role's temporary credentials, refreshed before they expire.
-    Role(RoleProvider),
+    Role(Box<RoleProvider>),
 }
 
 impl CredentialProvider {

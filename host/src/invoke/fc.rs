@@ -39,9 +39,11 @@ impl FcTarget {
             .user_agent(concat!("fcsink/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let credentials = match &settings.role {
-            Some(role) => {
-                CredentialProvider::Role(RoleProvider::new(base, role.clone(), http.clone()))
-            }
+            Some(role) => CredentialProvider::Role(Box::new(RoleProvider::new(
+                base,
+                role.clone(),
+                http.clone(),
+            ))),
             None => CredentialProvider::Static(base),
         };
         let path = match &settings.api {

@@ -1,0 +1,35 @@
+# fcsink's dev loop. `make demo` and `make test` do all set-up on a fresh machine.
+.PHONY: setup demo test lint fmt plugins bench e2e
+
+# The Wasm target, the Tansu broker and the Python client used as an independent peer.
+setup:
+	scripts/setup.sh
+
+# Broker + function emulator + fcsink + sample records, end to end.
+demo: setup
+	scripts/quickstart.sh
+
+# Every test: unit, plugin (native), sandbox and end-to-end against Tansu.
+test: setup
+	cargo test --workspace --locked
+	cd plugins && cargo test --locked
+
+# Only the end-to-end tests against the real broker.
+e2e: setup
+	cargo test -p fcsink-tests --locked --test main
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd plugins && cargo fmt --all -- --check && cargo clippy --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+	cd plugins && cargo fmt --all
+
+plugins:
+	cd plugins && cargo build --release --locked --target wasm32-wasip2
+
+bench: setup
+	cargo bench -p fcsink --bench transform
+	scripts/bench-pipeline.sh

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Everything a fresh machine lacks for the demo and the tests: the Wasm
+# target, Tansu (the Kafka-protocol broker) and a Python venv with the
+# independent Kafka client. Safe to run repeatedly.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+"$repo/scripts/install-tansu.sh" >/dev/null
+"$repo/scripts/python-env.sh" >/dev/null
+echo "setup done" >&2

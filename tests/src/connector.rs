@@ -1,0 +1,214 @@
+//! Runs fcsink against a test broker and emulator: in-process (through
+//! `fcsink::pipeline`) or as a real process that can be killed.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fc_emulator::{Emulator, EmulatorConfig, Invocation};
+use fcsink::config::{Settings, TargetSettings};
+use fcsink::invoke::credentials::Credentials;
+use fcsink::invoke::{Target, fc::FcTarget};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+
+/// The AccessKey the emulator knows and fcsink signs with.
+pub const KEY_ID: &str = "LTAI5tE2eTestKey";
+/// Its secret (a test value, not a credential).
+pub const KEY_SECRET: &str = "e2e-test-secret-not-a-credential";
+
+/// An emulator that knows [`KEY_ID`], quiet unless `FCSINK_TEST_VERBOSE` is set.
+pub async fn emulator(configure: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+    let mut config = EmulatorConfig::new(KEY_ID, KEY_SECRET);
+    config.quiet = std::env::var_os("FCSINK_TEST_VERBOSE").is_none();
+    configure(&mut config);
+    fc_emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("start the emulator")
+}
+
+/// A connector configuration for `topic`, with `extra` TOML appended to
+/// the tables it names (`[batch]`, `[delivery]` …, which this base leaves out).
+pub fn config(
+    name: &str,
+    broker: &Broker,
+    emulator: &Emulator,
+    topic: &str,
+    target_extra: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+name = "{name}"
+
+[source]
+bootstrap_servers = "{bootstrap}"
+topics = ["{topic}"]
+concurrency = 3
+
+[sandbox]
+cache_dir = ""
+
+[target.fc]
+endpoint = "http://{emulator}"
+service = "guide-hello_world"
+function = "hello_world"
+timeout_ms = 10000
+{target_extra}
+
+{extra}
+"#,
+        bootstrap = broker.bootstrap(),
+        emulator = emulator.addr(),
+    )
+}
+
+/// Sends fcsink's log to the test output (shown for failing tests);
+/// `FCSINK_LOG` sets the filter, `warn` by default.
+pub fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("FCSINK_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// A connector running inside the test process.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts `fcsink::pipeline` with the test credentials.
+    pub fn start(config_toml: &str) -> Running {
+        init_logging();
+        let settings =
+            Settings::from_toml(config_toml).unwrap_or_else(|e| panic!("test config: {e}"));
+        let TargetSettings::Fc(fc) = settings.target.clone();
+        let target = Target::Fc(
+            FcTarget::with_credentials(
+                fc,
+                Credentials::new(KEY_ID.into(), KEY_SECRET.into(), None),
+            )
+            .unwrap(),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(fcsink::pipeline::run_with_target(settings, target, async {
+            let _ = stopped.await;
+        }));
+        Running {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Asks for a graceful shutdown and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(60), &mut self.task)
+            .await
+            .expect("fcsink shuts down within a minute")
+            .expect("the pipeline task does not panic")
+    }
+}
+
+/// fcsink running as a separate process, to be killed or terminated.
+pub struct Process {
+    child: Child,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Runs `BINARY run --config FILE` with the test credentials in the
+    /// environment; integration tests pass `env!("CARGO_BIN_EXE_fcsink-under-test")`.
+    pub fn start(binary: &str, config_file: &std::path::Path, log: PathBuf) -> Process {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config_file)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+            .env("FCSINK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start fcsink");
+        Process { child, log }
+    }
+
+    /// SIGKILL: no chance to drain or commit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "cannot send SIGTERM");
+        self.child.wait().expect("wait for fcsink")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every record object of every successful invocation, in arrival order.
+pub fn delivered(emulator: &Emulator) -> Vec<serde_json::Value> {
+    emulator
+        .invocations()
+        .iter()
+        .filter(|i| !i.failed)
+        .flat_map(records_of)
+        .collect()
+}
+
+/// The record objects in one invocation's payload.
+pub fn records_of(invocation: &Invocation) -> Vec<serde_json::Value> {
+    match serde_json::from_slice(&invocation.body) {
+        Ok(serde_json::Value::Array(records)) => records,
+        other => panic!("payload is not a JSON array: {other:?}"),
+    }
+}
+
+/// `(partition, offset)` of a record object.
+pub fn position(record: &serde_json::Value) -> (i64, i64) {
+    (
+        record["partition"].as_i64().unwrap(),
+        record["offset"].as_i64().unwrap(),
+    )
+}

@@ -1,0 +1,595 @@
+//! Kafka → fcsink → Function Compute end to end: a real broker (Tansu), the
+//! FC emulator checking signatures, real plugins, an independent producer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use fc_emulator::{Emulator, Fault};
+use fcsink_tests::broker::{Broker, ConsumedRecord};
+use fcsink_tests::connector::{self, Running, delivered, position, wait_until};
+use fcsink_tests::plugins::plugin;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// The `fcsink` program, as a process.
+const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
+
+async fn setup(topic: &str, partitions: i32) -> (Broker, Emulator) {
+    let broker = Broker::sqlite().await;
+    broker.create_topic(topic, partitions).await;
+    let emulator = connector::emulator(|_| {}).await;
+    (broker, emulator)
+}
+
+/// Produces `n` JSON records round-robin over `partitions` partitions.
+async fn produce_numbered(broker: &Broker, topic: &str, partitions: i32, n: usize) {
+    let values: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"n":{i},"status":"{}"}}"#,
+                if i % 2 == 0 { "ok" } else { "skip" }
+            )
+        })
+        .collect();
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                Some((i as i32) % partitions),
+                Some(keys[i].as_bytes()),
+                Some(values[i].as_bytes()),
+            )
+        })
+        .collect();
+    broker.produce(topic, &records).await;
+}
+
+async fn wait_delivered(emulator: &Emulator, n: usize) {
+    wait_until(&format!("{n} records at the function"), WAIT, || async {
+        delivered(emulator).len() >= n
+    })
+    .await;
+}
+
+async fn wait_committed(broker: &Broker, group: &str, topic: &str, expected: &BTreeMap<i32, i64>) {
+    wait_until("offsets committed up to the end", WAIT, || async {
+        &broker.committed_offsets(group, topic).await == expected
+    })
+    .await;
+}
+
+/// Each partition's records arrive in offset order.
+fn assert_ordered_per_partition(records: &[Value]) {
+    let mut last: BTreeMap<i64, i64> = BTreeMap::new();
+    for record in records {
+        let (partition, offset) = position(record);
+        if let Some(previous) = last.insert(partition, offset) {
+            assert!(
+                offset > previous,
+                "partition {partition}: offset {offset} after {previous}"
+            );
+        }
+    }
+}
+
+fn header<'a>(record: &'a ConsumedRecord, name: &str) -> Option<&'a str> {
+    record
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.as_deref())
+        .map(|v| std::str::from_utf8(v).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_fc2_delivers_every_record_in_order_and_commits() {
+    let (broker, emulator) = setup("orders", 3).await;
+    produce_numbered(&broker, "orders", 3, 90).await;
+    let running = Running::start(&connector::config(
+        "happy",
+        &broker,
+        &emulator,
+        "orders",
+        "",
+        "[batch]\nsize = 7\nlinger_ms = 100",
+    ));
+    wait_delivered(&emulator, 90).await;
+    wait_committed(
+        &broker,
+        "connect-happy",
+        "orders",
+        &BTreeMap::from([(0, 30), (1, 30), (2, 30)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+
+    let records = delivered(&emulator);
+    assert_eq!(records.len(), 90, "no duplicates on the happy path");
+    assert_ordered_per_partition(&records);
+    let invocations = emulator.invocations();
+    assert!(
+        invocations
+            .iter()
+            .all(|i| i.header("x-fc-invocation-type") == Some("Async") && i.status == 202)
+    );
+    assert!(
+        invocations.iter().all(|i| records_per(i) <= 7),
+        "batch.size bounds every request"
+    );
+    assert_eq!(invocations[0].service.as_deref(), Some("guide-hello_world"));
+    assert_eq!(invocations[0].qualifier.as_deref(), Some("LATEST"));
+    // The managed connector's format, byte for byte (key order included).
+    let prefix = r#"{"key":"key-0","offset":0,"overflowFlag":false,"partition":0,"timestamp":"#;
+    let suffix = r#","topic":"orders","value":"{\"n\":0,\"status\":\"ok\"}","valueSize":21}"#;
+    let body = invocations
+        .iter()
+        .map(|i| i.body_text().into_owned())
+        .find(|b| b.contains(prefix))
+        .expect("record 0/0 sent");
+    let element = &body[body.find(prefix).unwrap() + prefix.len()..];
+    let digits = element.chars().take_while(char::is_ascii_digit).count();
+    assert!(digits >= 13, "a millisecond timestamp: {element}");
+    assert!(element[digits..].starts_with(suffix), "{body}");
+}
+
+fn records_per(invocation: &fc_emulator::Invocation) -> usize {
+    connector::records_of(invocation).len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_fc3_delivers_and_gets_the_function_result() {
+    let (broker, emulator) = setup("sync-in", 2).await;
+    produce_numbered(&broker, "sync-in", 2, 20).await;
+    let config = connector::config(
+        "sync",
+        &broker,
+        &emulator,
+        "sync-in",
+        "api_version = \"2023-03-30\"\nsend_mode = \"sync\"",
+        "",
+    );
+    let config = config.replace("service = \"guide-hello_world\"\n", "");
+    let running = Running::start(&config);
+    wait_delivered(&emulator, 20).await;
+    wait_committed(
+        &broker,
+        "connect-sync",
+        "sync-in",
+        &BTreeMap::from([(0, 10), (1, 10)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let invocations = emulator.invocations();
+    assert!(invocations.iter().all(|i| i.status == 200
+        && i.service.is_none()
+        && i.qualifier.as_deref() == Some("LATEST")));
+    assert!(invocations.iter().all(|i| {
+        i.header("authorization")
+            .unwrap()
+            .starts_with("ACS3-HMAC-SHA256 Credential=")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_plugin_drops_records_and_their_offsets_still_commit() {
+    let (broker, emulator) = setup("filtered", 2).await;
+    produce_numbered(&broker, "filtered", 2, 40).await;
+    let extra = format!(
+        "[[transform]]\nplugin = {:?}\nconfig = {{ field = \"status\", op = \"equals\", value = \"ok\" }}",
+        plugin("json-filter").display().to_string()
+    );
+    let running = Running::start(&connector::config(
+        "filter", &broker, &emulator, "filtered", "", &extra,
+    ));
+    // Every record is either delivered or filtered: the commit reaches the end.
+    wait_committed(
+        &broker,
+        "connect-filter",
+        "filtered",
+        &BTreeMap::from([(0, 20), (1, 20)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let records = delivered(&emulator);
+    assert_eq!(records.len(), 20);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["value"].as_str().unwrap().contains(r#""status":"ok""#))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_overflow_example_makes_two_requests() {
+    let (broker, emulator) = setup("big", 1).await;
+    // Async (128 KB): 17 records of 127 KB in all, then one of 200 KB.
+    let small = vec![b's'; 127 * 1024 / 17 - 120];
+    let large = vec![b'L'; 200 * 1024];
+    let mut records: Vec<_> = (0..17)
+        .map(|_| (Some(0), None, Some(small.as_slice())))
+        .collect();
+    records.push((Some(0), None, Some(large.as_slice())));
+    broker.produce("big", &records).await;
+    let running = Running::start(&connector::config(
+        "big",
+        &broker,
+        &emulator,
+        "big",
+        "",
+        "[batch]\nsize = 20\nlinger_ms = 2000",
+    ));
+    wait_delivered(&emulator, 18).await;
+    running.stop().await.unwrap();
+    let invocations = emulator.invocations();
+    assert_eq!(
+        invocations.len(),
+        2,
+        "one request with the 17, one with the large record alone"
+    );
+    assert_eq!(records_per(&invocations[0]), 17);
+    let overflowed = &connector::records_of(&invocations[1])[0];
+    assert_eq!(overflowed["overflowFlag"], true);
+    assert_eq!(overflowed["valueSize"], 200 * 1024);
+    assert!(
+        overflowed.get("value").is_none(),
+        "sent without its content"
+    );
+    assert!(invocations.iter().all(|i| i.body.len() <= 128 * 1024));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_without_dead_letters_or_duplicates() {
+    let (broker, emulator) = setup("flaky", 1).await;
+    emulator.inject(Fault::status(503).times(2));
+    emulator.inject(Fault::status(429).times(1).retry_after(1));
+    produce_numbered(&broker, "flaky", 1, 5).await;
+    let extra =
+        "[batch]\nsize = 5\nlinger_ms = 100\n[delivery]\nretries = 3\nbackoff_initial_ms = 50";
+    let running = Running::start(&connector::config(
+        "flaky", &broker, &emulator, "flaky", "", extra,
+    ));
+    wait_delivered(&emulator, 5).await;
+    wait_committed(&broker, "connect-flaky", "flaky", &BTreeMap::from([(0, 5)])).await;
+    running.stop().await.unwrap();
+    let invocations = emulator.invocations();
+    assert_eq!(invocations.iter().filter(|i| i.failed).count(), 3);
+    assert_eq!(delivered(&emulator).len(), 5, "delivered exactly once");
+    // The 429 asked for one second; the retry after it honoured that.
+    let (throttled, next) = (&invocations[2], &invocations[3]);
+    assert_eq!(throttled.status, 429);
+    assert!(
+        next.received_at
+            .duration_since(throttled.received_at)
+            .unwrap()
+            >= Duration::from_millis(950)
+    );
+    assert!(
+        broker
+            .consume_all("connect-error-flaky", Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
+    let (broker, emulator) = setup("rejected", 1).await;
+    emulator.inject(Fault::status(404).times(1));
+    produce_numbered(&broker, "rejected", 1, 3).await;
+    let extra = "[batch]\nsize = 3\nlinger_ms = 100\n[delivery]\nretries = 2";
+    let running = Running::start(&connector::config(
+        "rejected", &broker, &emulator, "rejected", "", extra,
+    ));
+    wait_committed(
+        &broker,
+        "connect-rejected",
+        "rejected",
+        &BTreeMap::from([(0, 3)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    assert_eq!(emulator.invocations().len(), 1, "a 404 is not retried");
+    let dead = broker
+        .consume_all("connect-error-rejected", Duration::from_secs(2))
+        .await;
+    assert_eq!(dead.len(), 3);
+    for (i, record) in dead.iter().enumerate() {
+        assert_eq!(
+            record.key.as_deref(),
+            Some(format!("key-{i}").as_bytes()),
+            "the source record, unchanged"
+        );
+        assert_eq!(header(record, "__connect.errors.topic"), Some("rejected"));
+        assert_eq!(header(record, "__connect.errors.partition"), Some("0"));
+        assert_eq!(
+            header(record, "__connect.errors.offset"),
+            Some(i.to_string().as_str())
+        );
+        assert_eq!(header(record, "fcsink.error.status"), Some("404"));
+        assert_eq!(header(record, "fcsink.error.attempts"), Some("1"));
+        assert_eq!(
+            header(record, "fcsink.error.target"),
+            Some("fc:guide-hello_world/hello_world:LATEST")
+        );
+        assert_eq!(header(record, "__connect.errors.stage"), Some("TASK_PUT"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_error_with_http_200_is_a_failure() {
+    let (broker, emulator) = setup("fn-error", 1).await;
+    emulator.inject(Fault::function_error("boom").times(3));
+    produce_numbered(&broker, "fn-error", 1, 2).await;
+    let extra =
+        "[batch]\nsize = 2\nlinger_ms = 100\n[delivery]\nretries = 2\nbackoff_initial_ms = 20";
+    let target = "send_mode = \"sync\"";
+    let running = Running::start(&connector::config(
+        "fnerr", &broker, &emulator, "fn-error", target, extra,
+    ));
+    wait_committed(
+        &broker,
+        "connect-fnerr",
+        "fn-error",
+        &BTreeMap::from([(0, 2)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let invocations = emulator.invocations();
+    assert_eq!(invocations.len(), 3, "first attempt and two retries");
+    assert!(invocations.iter().all(|i| i.status == 200 && i.error_type.as_deref() == Some("UnhandledInvocationError")));
+    let dead = broker
+        .consume_all("connect-error-fnerr", Duration::from_secs(2))
+        .await;
+    assert_eq!(dead.len(), 2);
+    assert_eq!(
+        header(&dead[0], "fcsink.error.code"),
+        Some("UnhandledInvocationError")
+    );
+    assert_eq!(
+        header(&dead[0], "__connect.errors.exception.message"),
+        Some("boom")
+    );
+    assert_eq!(header(&dead[0], "fcsink.error.attempts"), Some("3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_policy_stop_pauses_only_the_failing_partition() {
+    let (broker, emulator) = setup("stop", 3).await;
+    // Partition 1's third record poisons its batch.
+    emulator.inject(Fault::status(400).matching("poison").times(100));
+    let mut records = Vec::new();
+    let values: Vec<Vec<u8>> = (0..30)
+        .map(|i| {
+            if i == 7 {
+                b"poison".to_vec()
+            } else {
+                format!("v{i}").into_bytes()
+            }
+        })
+        .collect();
+    for (i, value) in values.iter().enumerate() {
+        records.push((Some((i % 3) as i32), None, Some(value.as_slice())));
+    }
+    broker.produce("stop", &records).await;
+    let extra = "[batch]\nsize = 1\nlinger_ms = 50\n[delivery]\nfailure_policy = \"stop\"";
+    let running = Running::start(&connector::config(
+        "stop", &broker, &emulator, "stop", "", extra,
+    ));
+    wait_committed(
+        &broker,
+        "connect-stop",
+        "stop",
+        &BTreeMap::from([(0, 10), (1, 2), (2, 10)]),
+    )
+    .await;
+    // Give partition 1 time to (wrongly) go on.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await.unwrap();
+    let positions: BTreeSet<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
+    assert_eq!(
+        positions.iter().filter(|(p, _)| *p == 1).count(),
+        2,
+        "partition 1 stops at the poisoned record"
+    );
+    assert_eq!(
+        positions.iter().filter(|(p, _)| *p != 1).count(),
+        20,
+        "the other partitions go on"
+    );
+    assert_eq!(
+        broker.committed_offsets("connect-stop", "stop").await,
+        BTreeMap::from([(0, 10), (1, 2), (2, 10)])
+    );
+    assert!(
+        broker
+            .consume_all("connect-error-stop", Duration::from_secs(1))
+            .await
+            .is_empty(),
+        "stop does not dead-letter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_plugin_dead_letters_its_batch_and_the_rest_flows() {
+    let (broker, emulator) = setup("trap", 1).await;
+    let values = ["a", "b", "BAD", "c"];
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| (Some(0), None, Some(v.as_bytes())))
+        .collect();
+    broker.produce("trap", &records).await;
+    let extra = format!(
+        "[batch]\nsize = 2\nlinger_ms = 100\n[[transform]]\nplugin = {:?}\nconfig = {{ mode = \"trap\", trigger = \"BAD\" }}",
+        plugin("misbehave").display().to_string()
+    );
+    let running = Running::start(&connector::config(
+        "trap", &broker, &emulator, "trap", "", &extra,
+    ));
+    wait_committed(&broker, "connect-trap", "trap", &BTreeMap::from([(0, 4)])).await;
+    running.stop().await.unwrap();
+    let delivered: BTreeSet<_> = delivered(&emulator)
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    let dead = broker
+        .consume_all("connect-error-trap", Duration::from_secs(2))
+        .await;
+    let dead_values: BTreeSet<_> = dead
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    // The trapped batch holds BAD (and c too when it arrived in time).
+    assert!(
+        delivered.contains("a") && delivered.contains("b") && dead_values.contains("BAD"),
+        "{delivered:?} {dead_values:?}"
+    );
+    assert!(delivered.is_disjoint(&dead_values));
+    let all: BTreeSet<_> = delivered.union(&dead_values).cloned().collect();
+    assert_eq!(
+        all,
+        BTreeSet::from(["a", "b", "BAD", "c"].map(String::from)),
+        "every record delivered or dead-lettered"
+    );
+    assert_eq!(
+        header(&dead[0], "fcsink.error.code"),
+        Some("plugin-trapped")
+    );
+    assert_eq!(header(&dead[0], "fcsink.error.plugin"), Some("misbehave"));
+    assert_eq!(
+        header(&dead[0], "__connect.errors.stage"),
+        Some("TRANSFORMATION")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_account_role_credentials_come_from_sts_and_are_refreshed() {
+    let broker = Broker::sqlite().await;
+    broker.create_topic("role", 1).await;
+    // Temporary credentials live 3 s, so fcsink must refresh them mid-run.
+    let emulator = connector::emulator(|c| c.sts_lifetime = Some(Duration::from_secs(3))).await;
+    let target = format!(
+        "account_id = \"1234567890123456\"\nrole = \"AliyunKafkaConnectorRole\"\nsts_endpoint = \"http://{}\"",
+        emulator.addr()
+    );
+    let running = Running::start(&connector::config(
+        "role",
+        &broker,
+        &emulator,
+        "role",
+        &target,
+        "[batch]\nsize = 1\nlinger_ms = 10",
+    ));
+    for round in 0..3 {
+        let value = format!("round-{round}");
+        broker
+            .produce("role", &[(Some(0), None, Some(value.as_bytes()))])
+            .await;
+        wait_delivered(&emulator, round + 1).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    running.stop().await.unwrap();
+    let invocations = emulator.invocations();
+    assert!(
+        invocations
+            .iter()
+            .all(|i| i.access_key_id.starts_with("STS.")
+                && i.header("x-fc-security-token").is_some())
+    );
+    assert!(
+        invocations
+            .iter()
+            .all(|i| i.header("x-fc-account-id") == Some("1234567890123456"))
+    );
+    assert!(
+        emulator.assume_role_calls() >= 2,
+        "credentials refreshed before expiry"
+    );
+    assert!(!invocations.iter().any(|i| i.failed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_nothing() {
+    let (broker, emulator) = setup("crash", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("fcsink.toml");
+    // A killed member holds its partitions until its session times out; keep that short.
+    let extra = "[batch]\nsize = 10\nlinger_ms = 50";
+    let config = connector::config("crash", &broker, &emulator, "crash", "", extra)
+        .replace("concurrency = 3", "concurrency = 3\n[source.kafka]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500");
+    std::fs::write(&config_file, config).unwrap();
+    // Slow calls keep batches in flight when the process dies.
+    emulator.inject(Fault::latency(Duration::from_millis(40)).times(u32::MAX));
+    let total = 1500;
+    produce_numbered(&broker, "crash", 3, total).await;
+    let log = dir.path().join("fcsink.log");
+    for round in 0..3 {
+        let mut process = connector::Process::start(FCSINK, &config_file, log.clone());
+        let seen = delivered(&emulator).len();
+        wait_until("progress before the kill", WAIT, || async {
+            delivered(&emulator).len() > seen + 100
+        })
+        .await;
+        process.kill();
+        eprintln!(
+            "round {round}: killed after {} deliveries",
+            delivered(&emulator).len()
+        );
+    }
+    let mut process = connector::Process::start(FCSINK, &config_file, log.clone());
+    wait_committed(
+        &broker,
+        "connect-crash",
+        "crash",
+        &BTreeMap::from([(0, 500), (1, 500), (2, 500)]),
+    )
+    .await;
+    assert!(
+        process.terminate().success(),
+        "clean exit on SIGTERM; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    let positions: Vec<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
+    let unique: BTreeSet<_> = positions.iter().copied().collect();
+    let dead = broker
+        .consume_all("connect-error-crash", Duration::from_secs(1))
+        .await;
+    assert!(dead.is_empty());
+    assert_eq!(unique.len(), total, "every record reached the function");
+    let duplicates = positions.len() - unique.len();
+    eprintln!(
+        "SIGKILL x3: {total} records, {duplicates} duplicates ({:.1}%)",
+        100.0 * duplicates as f64 / total as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_names_the_field_and_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "name = \"Bad_Name\"\n[source]\nbootstrap_servers = \"x:1\"\ntopics = [\"t\"]\n[target.fc]\nendpoint = \"http://127.0.0.1:1\"\nservice = \"s\"\nfunction = \"f\"\n").unwrap();
+    let output = std::process::Command::new(FCSINK)
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`name`: must be 1-48 characters of 0-9, a-z and '-'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Bad_Name"), "{stderr}");
+
+    std::fs::write(&path, "name = \"ok\"\n[source]\nbootstrap_servers = \"x:1\"\ntopics = [\"t\"]\n[batch]\nsize = 9000\n[target.fc]\nendpoint = \"http://127.0.0.1:1\"\nservice = \"s\"\nfunction = \"f\"\n").unwrap();
+    let output = std::process::Command::new(FCSINK)
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`batch.size`: must be between 1 and 5000 (got 9000)"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,8 @@
+//! fcsink's integration tests: one binary, one module per area.
+
+// The Tansu harness itself: topics, produce, read back, restart.
+mod broker_smoke;
+// The transform stage with real plugins: every sandbox limit obeyed and violated.
+mod sandbox;
+// Kafka → fcsink → Function Compute end to end, faults included.
+mod fc_e2e;
