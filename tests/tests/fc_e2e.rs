@@ -593,3 +593,22 @@ async fn a_bad_config_names_the_field_and_the_rule() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_call_slower_than_the_poll_interval_keeps_group_membership() {
+    let (broker, emulator) = setup("slow", 1).await;
+    // The first call takes longer than max.poll.interval.ms (and the session timeout).
+    emulator.inject(Fault::latency(Duration::from_secs(10)).times(1));
+    produce_numbered(&broker, "slow", 1, 6).await;
+    let config = connector::config("slow", &broker, &emulator, "slow", "send_mode = \"sync\"", "[batch]\nsize = 3\nlinger_ms = 50")
+        .replace("timeout_ms = 10000", "timeout_ms = 30000")
+        .replace("concurrency = 3", "concurrency = 3\n[source.kafka]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\"max.poll.interval.ms\" = 7000");
+    let running = Running::start(&config);
+    wait_committed(&broker, "connect-slow", "slow", &BTreeMap::from([(0, 6)])).await;
+    running.stop().await.unwrap();
+    // Had the consumer lost its membership, the slow batch would have been
+    // consumed and sent again after rejoining.
+    let positions: Vec<_> = delivered(&emulator).iter().map(position).collect();
+    assert_eq!(positions, (0..6).map(|o| (0, o)).collect::<Vec<_>>());
+    assert_eq!(emulator.invocations().len(), 2);
+}
