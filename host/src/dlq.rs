@@ -108,27 +108,29 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Writes `records` and waits until Kafka has acknowledged every one;
-    /// a failed write is retried until it succeeds or shutdown begins.
+    /// Writes each record with its reason and waits until Kafka has
+    /// acknowledged every one; failed writes are retried until they succeed
+    /// or shutdown begins.
     ///
     /// # Errors
     /// [`Abandoned`] at shutdown: the records' offsets must not be committed.
     pub async fn write(
         &self,
-        records: &[&Record],
-        reason: &Reason,
+        entries: &[(&Record, Reason)],
         cancel: &CancellationToken,
     ) -> Result<(), Abandoned> {
-        tracing::debug!(topic = %self.topic, records = records.len(), code = %reason.code, "Writing dead letters");
-        let mut pending: Vec<&Record> = records.to_vec();
+        tracing::debug!(topic = %self.topic, records = entries.len(), "Writing dead letters");
+        let mut pending: Vec<&(&Record, Reason)> = entries.iter().collect();
         let mut delay = Duration::from_millis(100);
         while !pending.is_empty() {
-            let sends = pending.iter().map(|record| self.send(record, reason));
-            let results = futures::future::join_all(sends).await;
-            let failed: Vec<&Record> = pending
+            let sends = pending
                 .iter()
+                .map(|(record, reason)| self.send(record, reason));
+            let results = futures::future::join_all(sends).await;
+            let failed: Vec<_> = pending
+                .into_iter()
                 .zip(results)
-                .filter_map(|(record, ok)| (!ok).then_some(*record))
+                .filter_map(|(entry, ok)| (!ok).then_some(entry))
                 .collect();
             if failed.is_empty() {
                 break;
@@ -141,7 +143,9 @@ impl DeadLetters {
             delay = (delay * 2).min(Duration::from_secs(10));
             pending = failed;
         }
-        crate::metrics::dead_lettered(&reason.code, records.len());
+        for (_, reason) in entries {
+            crate::metrics::dead_lettered(&reason.code, 1);
+        }
         Ok(())
     }
 

@@ -139,26 +139,29 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
     };
     metrics::records_filtered(transformed.dropped);
     if !transformed.failed.is_empty() {
-        for failure in &transformed.failed {
-            tracing::warn!(plugin = %failure.plugin, offset = source[failure.origin].offset, reason = %failure.reason, "Plugin failed a record");
-        }
-        for failure in &transformed.failed {
-            let reason = Reason {
-                stage: Stage::Transform,
-                code: "plugin-failed-record".into(),
-                message: failure.reason.clone(),
-                component: failure.plugin.clone(),
-                attempts: 0,
-                status: None,
-            };
-            if shared
-                .dead_letters
-                .write(&[&source[failure.origin]], &reason, &shared.shutdown)
-                .await
-                .is_err()
-            {
-                return BatchEnd::Abandoned;
-            }
+        let entries: Vec<_> = transformed
+            .failed
+            .iter()
+            .map(|failure| {
+                tracing::warn!(plugin = %failure.plugin, offset = source[failure.origin].offset, reason = %failure.reason, "Plugin failed a record");
+                let reason = Reason {
+                    stage: Stage::Transform,
+                    code: "plugin-failed-record".into(),
+                    message: failure.reason.clone(),
+                    component: failure.plugin.clone(),
+                    attempts: 0,
+                    status: None,
+                };
+                (&source[failure.origin], reason)
+            })
+            .collect();
+        if shared
+            .dead_letters
+            .write(&entries, &shared.shutdown)
+            .await
+            .is_err()
+        {
+            return BatchEnd::Abandoned;
         }
     }
     let end = invoke(&source, transformed, shared).await;
@@ -189,8 +192,9 @@ async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) ->
         shared.batch.max_bytes,
     );
     for request in requests {
+        let body = bytes::Bytes::from(request.body);
         let delivery = retry::deliver(shared.retry, &shared.shutdown, || async {
-            let verdict = shared.target.send(&request.body).await;
+            let verdict = shared.target.send(body.clone()).await;
             metrics::invoke_attempt(status_class(&verdict));
             verdict
         })
@@ -228,14 +232,16 @@ async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) ->
 async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEnd {
     match shared.failure_policy {
         FailurePolicy::Stop => BatchEnd::Stop(format!("{}: {}", reason.code, reason.message)),
-        FailurePolicy::Continue => match shared
-            .dead_letters
-            .write(&records, &reason, &shared.shutdown)
-            .await
-        {
-            Ok(()) => BatchEnd::Handled,
-            Err(_) => BatchEnd::Abandoned,
-        },
+        FailurePolicy::Continue => {
+            let entries: Vec<_> = records
+                .into_iter()
+                .map(|record| (record, reason.clone()))
+                .collect();
+            match shared.dead_letters.write(&entries, &shared.shutdown).await {
+                Ok(()) => BatchEnd::Handled,
+                Err(_) => BatchEnd::Abandoned,
+            }
+        }
     }
 }
 

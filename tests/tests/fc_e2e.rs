@@ -612,3 +612,42 @@ async fn a_sync_call_slower_than_the_poll_interval_keeps_group_membership() {
     assert_eq!(positions, (0..6).map(|o| (0, o)).collect::<Vec<_>>());
     assert_eq!(emulator.invocations().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_plugin_fails_are_dead_lettered_and_the_others_delivered() {
+    let (broker, emulator) = setup("partial", 1).await;
+    produce_numbered(&broker, "partial", 1, 10).await;
+    let extra = format!(
+        "[batch]\nsize = 10\nlinger_ms = 100\n[[transform]]\nplugin = {:?}\nconfig = {{ mode = \"fail-odd\" }}",
+        plugin("misbehave").display().to_string()
+    );
+    let running = Running::start(&connector::config(
+        "partial", &broker, &emulator, "partial", "", &extra,
+    ));
+    wait_committed(
+        &broker,
+        "connect-partial",
+        "partial",
+        &BTreeMap::from([(0, 10)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let delivered: Vec<i64> = delivered(&emulator).iter().map(|r| position(r).1).collect();
+    assert_eq!(delivered, vec![0, 2, 4, 6, 8]);
+    let dead = broker
+        .consume_all("connect-error-partial", Duration::from_secs(2))
+        .await;
+    let dead_offsets: Vec<_> = dead
+        .iter()
+        .map(|r| header(r, "__connect.errors.offset").unwrap().to_string())
+        .collect();
+    assert_eq!(dead_offsets, vec!["1", "3", "5", "7", "9"]);
+    assert!(
+        dead.iter()
+            .all(|r| header(r, "fcsink.error.code") == Some("plugin-failed-record"))
+    );
+    assert_eq!(
+        header(&dead[0], "__connect.errors.exception.message"),
+        Some("odd offset 1")
+    );
+}

@@ -73,7 +73,7 @@ impl FcTarget {
     }
 
     /// Invokes the function with `body` and classifies the answer.
-    pub async fn send(&self, body: &[u8]) -> Verdict {
+    pub async fn send(&self, body: bytes::Bytes) -> Verdict {
         let credentials = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) => {
@@ -89,7 +89,7 @@ impl FcTarget {
         };
         let headers = match &self.settings.api {
             FcApi::V2 { .. } => self.fc2_headers(&credentials, now_http_date()),
-            FcApi::V3 => self.fc3_headers(&credentials, body, now_iso8601(), &nonce()),
+            FcApi::V3 => self.fc3_headers(&credentials, &body, now_iso8601(), &nonce()),
         };
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
@@ -103,7 +103,7 @@ impl FcTarget {
             .http
             .post(url)
             .headers(to_header_map(&headers))
-            .body(body.to_vec())
+            .body(body)
             .send()
             .await;
         let verdict = classify(result).await;

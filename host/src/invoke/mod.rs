@@ -74,8 +74,9 @@ impl Target {
         }
     }
 
-    /// Sends one body and classifies the answer.
-    pub async fn send(&self, body: &[u8]) -> Verdict {
+    /// Sends one body and classifies the answer. `Bytes` so that retries
+    /// resend the same buffer without copying it.
+    pub async fn send(&self, body: bytes::Bytes) -> Verdict {
         match self {
             Target::Fc(fc) => fc.send(body).await,
         }
