@@ -342,3 +342,42 @@ fn outcomes_of_the_keep_variant_are_what_plugin_test_reports() {
         vec![Outcome::Keep]
     );
 }
+
+#[test]
+fn guest_logs_reach_the_host_log_with_the_plugin_name() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = Runtime::new(Limits::default(), None).unwrap();
+    let mut chain = misbehave(&runtime, "log");
+    tracing::subscriber::with_default(subscriber, || {
+        chain.run(vec![record(0, "BAD")]).unwrap();
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("BAD")).collect();
+    assert!(lines.iter().any(|l| l.contains("INFO")), "{log}");
+    assert!(lines.iter().any(|l| l.contains("WARN")), "{log}");
+    assert!(
+        lines.iter().all(|l| l.contains("plugin=\"misbehave\"")),
+        "{log}"
+    );
+}

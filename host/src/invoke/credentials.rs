@@ -17,6 +17,10 @@ pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
 pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
 /// Environment variable holding an STS security token (optional).
 pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+/// Environment variable naming a credentials file (default `~/.alibabacloud/credentials.ini`).
+pub const ENV_CREDENTIALS_FILE: &str = "ALIBABA_CLOUD_CREDENTIALS_FILE";
+/// Environment variable naming the profile in the credentials file (default `default`).
+pub const ENV_PROFILE: &str = "ALIBABA_CLOUD_PROFILE";
 /// Lifetime asked of STS for role credentials.
 pub const ROLE_SESSION_SECONDS: u64 = 3600;
 
@@ -45,9 +49,25 @@ impl std::fmt::Debug for Credentials {
 /// Credentials are missing or STS refused to issue them.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    /// An environment variable is not set.
-    #[error("{0} is not set; fcsink reads Alibaba Cloud credentials from the environment")]
-    Missing(&'static str),
+    /// Neither the environment nor a credentials file has credentials.
+    #[error(
+        "no Alibaba Cloud credentials: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, \
+         or put access_key_id and access_key_secret in the [{profile}] section of {file}"
+    )]
+    Missing {
+        /// The profile looked for.
+        profile: String,
+        /// The credentials file looked in.
+        file: String,
+    },
+    /// The credentials file exists but cannot be used.
+    #[error("credentials file {file}: {problem}")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong (never a secret).
+        problem: String,
+    },
     /// AssumeRole failed.
     #[error("STS AssumeRole for {role} failed: {message}")]
     AssumeRole {
@@ -73,17 +93,47 @@ impl Credentials {
     }
 
     /// Reads `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and,
-    /// if set, `ALIBABA_CLOUD_SECURITY_TOKEN`.
+    /// if set, `ALIBABA_CLOUD_SECURITY_TOKEN`; without them, the profile
+    /// `ALIBABA_CLOUD_PROFILE` (default `default`) of the credentials file
+    /// `ALIBABA_CLOUD_CREDENTIALS_FILE` (default `~/.alibabacloud/credentials.ini`),
+    /// the file Alibaba's CLI and SDKs use.
     ///
     /// # Errors
-    /// Names the variable that is missing.
+    /// Says where credentials were looked for.
     pub fn from_env() -> Result<Self, CredentialsError> {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Ok(Credentials::new(
-            var(ENV_ACCESS_KEY_ID).ok_or(CredentialsError::Missing(ENV_ACCESS_KEY_ID))?,
-            var(ENV_ACCESS_KEY_SECRET).ok_or(CredentialsError::Missing(ENV_ACCESS_KEY_SECRET))?,
-            var(ENV_SECURITY_TOKEN),
-        ))
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        if let (Some(id), Some(secret)) = (var(ENV_ACCESS_KEY_ID), var(ENV_ACCESS_KEY_SECRET)) {
+            return Ok(Credentials::new(id, secret, var(ENV_SECURITY_TOKEN)));
+        }
+        let file = var(ENV_CREDENTIALS_FILE)
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|home| std::path::Path::new(&home).join(".alibabacloud/credentials.ini"))
+            });
+        let profile = var(ENV_PROFILE).unwrap_or_else(|| "default".to_string());
+        let missing = |file: &str| CredentialsError::Missing {
+            profile: profile.clone(),
+            file: file.to_string(),
+        };
+        let Some(file) = file else {
+            return Err(missing("~/.alibabacloud/credentials.ini"));
+        };
+        let shown = file.display().to_string();
+        match std::fs::read_to_string(&file) {
+            Ok(text) => from_ini(&text, &profile).map_err(|problem| match problem {
+                None => missing(&shown),
+                Some(problem) => CredentialsError::File {
+                    file: shown.clone(),
+                    problem,
+                },
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(missing(&shown)),
+            Err(err) => Err(CredentialsError::File {
+                file: shown,
+                problem: err.to_string(),
+            }),
+        }
     }
 
     /// The AccessKey secret.
@@ -94,6 +144,43 @@ impl Credentials {
     /// The STS security token, for temporary credentials.
     pub fn security_token(&self) -> Option<&str> {
         self.security_token.as_deref()
+    }
+}
+
+/// Credentials from the `[profile]` section of an INI credentials file
+/// (`access_key_id`, `access_key_secret`, optional `security_token`).
+/// `Err(None)` when the profile has none.
+fn from_ini(text: &str, profile: &str) -> Result<Credentials, Option<String>> {
+    let mut section = String::new();
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        if section != profile {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Some(format!("[{profile}]: a line is not `key = value`")));
+        };
+        let value = value.trim().to_string();
+        match key.trim() {
+            "access_key_id" => id = Some(value),
+            "access_key_secret" => secret = Some(value),
+            "security_token" | "sts_token" => token = Some(value),
+            _ => {}
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, token)),
+        (None, None) => Err(None),
+        _ => Err(Some(format!(
+            "[{profile}] needs both access_key_id and access_key_secret"
+        ))),
     }
 }
 
@@ -250,6 +337,35 @@ impl RoleProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_file_profiles_are_read() {
+        let text = "[default]\ntype = access_key\naccess_key_id = AKID1\naccess_key_secret = s1\n\n[prod]\naccess_key_id = AKID2\naccess_key_secret = s2\nsecurity_token = t2\n";
+        let default = from_ini(text, "default").unwrap();
+        assert_eq!(
+            (
+                default.access_key_id.as_str(),
+                default.secret(),
+                default.security_token()
+            ),
+            ("AKID1", "s1", None)
+        );
+        let prod = from_ini(text, "prod").unwrap();
+        assert_eq!(
+            (
+                prod.access_key_id.as_str(),
+                prod.secret(),
+                prod.security_token()
+            ),
+            ("AKID2", "s2", Some("t2"))
+        );
+        assert!(matches!(from_ini(text, "other"), Err(None)));
+        let half = from_ini("[default]\naccess_key_id = x\n", "default")
+            .err()
+            .unwrap()
+            .unwrap();
+        assert!(half.contains("access_key_secret"), "{half}");
+    }
 
     #[test]
     fn debug_output_never_shows_secrets() {
