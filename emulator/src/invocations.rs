@@ -109,6 +109,14 @@ impl Recorder {
         self.lock().clone()
     }
 
+    /// A copy of what was recorded after the first `start` invocations, oldest first;
+    /// lets a poller read only what is new.
+    pub fn since(&self, start: usize) -> Vec<Invocation> {
+        let all = self.lock();
+        all.get(start..)
+            .map_or_else(Vec::new, <[Invocation]>::to_vec)
+    }
+
     /// Forgets everything recorded.
     pub fn clear(&self) {
         self.lock().clear();

@@ -195,6 +195,12 @@ impl Emulator {
         self.shared.recorder.all()
     }
 
+    /// The invocations accepted after the first `start`, oldest first: polling with the
+    /// count seen so far copies only what is new (benchmarks wait on this).
+    pub fn invocations_since(&self, start: usize) -> Vec<Invocation> {
+        self.shared.recorder.since(start)
+    }
+
     /// The accepted invocations that were not failed by an injected fault.
     pub fn delivered(&self) -> Vec<Invocation> {
         let mut all = self.invocations();

@@ -1,4 +1,4 @@
-//! `fc-emulator`: serve the Function Compute + STS emulator until Ctrl-C.
+//! `fc-emulator`: serve the Function Compute + STS emulator until Ctrl-C or SIGTERM.
 //!
 //! The accepted key comes from `ALIBABA_CLOUD_ACCESS_KEY_ID` and
 //! `ALIBABA_CLOUD_ACCESS_KEY_SECRET`. The invocation log goes to stdout, everything else
@@ -48,9 +48,12 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("fc-emulator listening on {}", emulator.url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot wait for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
     emulator.shutdown().await.context("server failed")
 }
 

@@ -32,7 +32,7 @@ impl FlushReason {
 /// Waits for the next batch from `input`: at least one record, at most
 /// `settings.max_records`. Returns `None` once the input is closed and empty.
 pub async fn next_batch(
-    input: &mut mpsc::Receiver<Record>,
+    input: &mut mpsc::UnboundedReceiver<Record>,
     settings: &BatchSettings,
 ) -> Option<(Vec<Record>, FlushReason)> {
     let first = input.recv().await?;
@@ -84,9 +84,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn flushes_when_full_without_waiting() {
-        let (tx, mut rx) = mpsc::channel(10);
+        let (tx, mut rx) = mpsc::unbounded_channel();
         for i in 0..5 {
-            tx.send(record(i)).await.unwrap();
+            tx.send(record(i)).unwrap();
         }
         let started = Instant::now();
         let (batch, reason) = next_batch(&mut rx, &settings(3, 500)).await.unwrap();
@@ -101,14 +101,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn linger_counts_from_the_first_record() {
-        let (tx, mut rx) = mpsc::channel(10);
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let producer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            tx.send(record(0)).await.unwrap();
+            tx.send(record(0)).unwrap();
             tokio::time::sleep(Duration::from_millis(400)).await;
-            tx.send(record(1)).await.unwrap();
+            tx.send(record(1)).unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
-            tx.send(record(2)).await.unwrap();
+            tx.send(record(2)).unwrap();
             tx
         });
         let started = Instant::now();
@@ -123,8 +123,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn closing_flushes_the_remainder_then_ends() {
-        let (tx, mut rx) = mpsc::channel(10);
-        tx.send(record(7)).await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(record(7)).unwrap();
         drop(tx);
         let (batch, reason) = next_batch(&mut rx, &settings(20, 500)).await.unwrap();
         assert_eq!((offsets(&batch), reason), (vec![7], FlushReason::Closed));

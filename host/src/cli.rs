@@ -133,8 +133,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("FCSINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal, never in log files.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

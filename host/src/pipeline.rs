@@ -10,7 +10,7 @@
 //! retry waits are cut short and such batches are abandoned uncommitted) →
 //! store their offsets → commit synchronously → leave the group.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureProducer;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,10 +30,22 @@ use crate::metrics;
 use crate::retry::RetryPolicy;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{Chain, PluginSpec, Record, Runtime};
-use crate::worker::{self, ChainPool, End, Shared};
+use crate::worker::{self, Backlog, ChainPool, End, Shared};
+
+/// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often paused partitions are checked for room to resume.
 const RESUME_CHECK: Duration = Duration::from_millis(20);
+/// Bytes of records that may wait for the workers, shared equally by the
+/// partitions (but at least two full requests each), like librdkafka's own
+/// prefetch limit (`queued.max.messages.kbytes`). A partition is paused when
+/// its share is full and resumed below half of it. Pausing makes librdkafka
+/// drop what it prefetched for the partition and fetch it again, a fetch
+/// that can wait behind one the broker holds for `fetch.wait.max.ms`; a
+/// share much smaller than a fetch response pauses on almost every fetch
+/// and leaves the worker idle while the partition is fetched again.
+const BUFFER_BYTES: usize = 64 << 20;
 
 /// Loads the plugins of `settings` (the built-in `passthrough` when none).
 ///
@@ -119,16 +131,42 @@ pub async fn run_with_target(
         "Started"
     );
 
-    let mut dispatcher = Dispatcher::new(shared.clone(), settings.batch.max_records);
+    let mut dispatcher = Dispatcher::new(shared.clone(), 2 * settings.batch.max_bytes);
     dispatcher.run(&consumer, assignments, shutdown).await;
 
     // Drain: close inputs, cut retry waits short, wait for the workers.
     shared.shutdown.cancel();
     dispatcher.close().await;
-    source::commit_now(&consumer);
-    let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10));
+    drop(shared);
+    close_kafka(consumer, producer).await;
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// Commits, flushes and leaves the group on a thread of its own: librdkafka
+/// blocks for as long as the broker is unreachable, and a shutdown must end.
+async fn close_kafka(consumer: Arc<Consumer>, producer: FutureProducer) {
+    let (closed, done) = tokio::sync::oneshot::channel();
+    let closing = std::thread::Builder::new()
+        .name("fcsink-close".into())
+        .spawn(move || {
+            source::commit_now(&consumer);
+            let _ = rdkafka::producer::Producer::flush(&producer, CLOSE_TIMEOUT);
+            drop(consumer);
+            drop(producer);
+            let _ = closed.send(());
+        });
+    match closing {
+        Ok(_) => {
+            if tokio::time::timeout(CLOSE_TIMEOUT, done).await.is_err() {
+                tracing::warn!(
+                    timeout_s = CLOSE_TIMEOUT.as_secs(),
+                    "Kafka did not answer while closing; stopping without leaving the group cleanly"
+                );
+            }
+        }
+        Err(err) => tracing::warn!(%err, "Cannot start the closing thread"),
+    }
 }
 
 fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
@@ -158,9 +196,10 @@ fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
 
 /// A partition's worker as the dispatcher sees it.
 struct Partition {
-    input: mpsc::Sender<Record>,
-    /// Records that did not fit in `input`; the partition is paused meanwhile.
-    overflow: VecDeque<Record>,
+    input: mpsc::UnboundedSender<Record>,
+    /// What `input` holds, in bytes; bounded by pausing the partition.
+    backlog: Backlog,
+    paused: bool,
     revoked: CancellationToken,
     handle: JoinHandle<()>,
 }
@@ -168,7 +207,8 @@ struct Partition {
 /// Routes records to per-partition workers, with backpressure by pausing.
 struct Dispatcher {
     shared: Arc<Shared>,
-    capacity: usize,
+    /// The least backlog a partition may have before it is paused.
+    min_share: usize,
     partitions: HashMap<TopicPartition, Partition>,
     /// Workers of revoked partitions that are finishing their batch.
     finishing: HashMap<TopicPartition, JoinHandle<()>>,
@@ -179,11 +219,11 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn new(shared: Arc<Shared>, batch_size: usize) -> Self {
+    fn new(shared: Arc<Shared>, min_share: usize) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
         Dispatcher {
             shared,
-            capacity: batch_size.max(1),
+            min_share,
             partitions: HashMap::new(),
             finishing: HashMap::new(),
             stopped: HashSet::new(),
@@ -224,7 +264,7 @@ impl Dispatcher {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                _ = resume_check.tick() => self.drain_overflow(consumer),
+                _ = resume_check.tick() => self.resume_drained(consumer),
             }
         }
     }
@@ -234,6 +274,7 @@ impl Dispatcher {
             // Not stored: it is consumed again once the partition is resumed.
             return;
         }
+        let share = self.share();
         let partition = match self.partitions.get_mut(&tp) {
             Some(partition) => partition,
             None => {
@@ -241,23 +282,20 @@ impl Dispatcher {
                 self.partitions.entry(tp.clone()).or_insert(partition)
             }
         };
-        if !partition.overflow.is_empty() {
-            partition.overflow.push_back(record);
-            return;
-        }
-        match partition.input.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(record)) => {
-                partition.overflow.push_back(record);
-                tracing::debug!(topic = %tp.0, partition = tp.1, "Worker behind; pausing the partition");
-                source::set_paused(consumer, &tp, true);
-            }
-            Err(TrySendError::Closed(_)) => {}
+        let backlog = partition.backlog.add(&record);
+        // Fails only when the worker has ended (stopped); the record is not stored.
+        let _ = partition.input.send(record);
+        if backlog > share && !partition.paused {
+            tracing::debug!(topic = %tp.0, partition = tp.1, backlog, "Worker behind; pausing the partition");
+            source::set_paused(consumer, &tp, true);
+            partition.paused = true;
         }
     }
 
     fn spawn(&mut self, tp: TopicPartition) -> Partition {
-        let (input, receiver) = mpsc::channel(self.capacity);
+        let (input, receiver) = mpsc::unbounded_channel();
+        let backlog = Backlog::default();
+        let worker_backlog = backlog.clone();
         let revoked = CancellationToken::new();
         let previous = self.finishing.remove(&tp);
         let shared = self.shared.clone();
@@ -269,35 +307,32 @@ impl Dispatcher {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let end = worker::run(tp.clone(), receiver, shared, worker_revoked).await;
+            let end =
+                worker::run(tp.clone(), receiver, worker_backlog, shared, worker_revoked).await;
             let _ = ends.send((tp, end));
         });
         Partition {
             input,
-            overflow: VecDeque::new(),
+            backlog,
+            paused: false,
             revoked,
             handle,
         }
     }
 
-    fn drain_overflow(&mut self, consumer: &Consumer) {
+    /// How many bytes of records each partition may have waiting.
+    fn share(&self) -> usize {
+        (BUFFER_BYTES / self.partitions.len().max(1)).max(self.min_share)
+    }
+
+    /// Resumes paused partitions whose backlog fell below half their share.
+    fn resume_drained(&mut self, consumer: &Consumer) {
+        let share = self.share();
         for (tp, partition) in &mut self.partitions {
-            if partition.overflow.is_empty() {
-                continue;
-            }
-            while let Some(record) = partition.overflow.pop_front() {
-                match partition.input.try_send(record) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(record)) => {
-                        partition.overflow.push_front(record);
-                        break;
-                    }
-                    Err(TrySendError::Closed(_)) => partition.overflow.clear(),
-                }
-            }
-            if partition.overflow.is_empty() {
+            if partition.paused && partition.backlog.bytes() <= share / 2 {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
                 source::set_paused(consumer, tp, false);
+                partition.paused = false;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! through transform → invoke → retry → dead letter → offset store.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -66,6 +67,42 @@ impl ChainPool {
     }
 }
 
+/// Bytes of records handed to a worker and not yet taken into a batch. The
+/// dispatcher adds, the worker subtracts, and the dispatcher pauses the
+/// partition while it is too large.
+#[derive(Clone, Default)]
+pub(crate) struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// Counts `record` in; returns the new total.
+    pub(crate) fn add(&self, record: &Record) -> usize {
+        let bytes = footprint(record);
+        self.0.fetch_add(bytes, Ordering::Relaxed) + bytes
+    }
+
+    fn remove(&self, batch: &[Record]) {
+        let bytes: usize = batch.iter().map(footprint).sum();
+        self.0.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// The current total.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Roughly what a record takes in memory: its bytes plus a fixed overhead.
+fn footprint(record: &Record) -> usize {
+    const OVERHEAD: usize = 128;
+    let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|h| h.key.len() + len(&h.value))
+        .sum();
+    OVERHEAD + record.topic.len() + len(&record.key) + len(&record.value) + headers
+}
+
 /// How a partition's worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum End {
@@ -88,7 +125,8 @@ enum BatchEnd {
 /// Runs until the input closes, the partition is revoked, or a failure stops it.
 pub(crate) async fn run(
     tp: TopicPartition,
-    mut input: mpsc::Receiver<Record>,
+    mut input: mpsc::UnboundedReceiver<Record>,
+    backlog: Backlog,
     shared: Arc<Shared>,
     revoked: CancellationToken,
 ) -> End {
@@ -101,6 +139,7 @@ pub(crate) async fn run(
         let Some((batch, reason)) = next else {
             return End::Finished;
         };
+        backlog.remove(&batch);
         let next_offset = batch.last().map_or(0, |r| r.offset + 1);
         let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = batch[0].offset, records = batch.len());
         let _entered = span.enter();
@@ -257,5 +296,33 @@ fn status_class(verdict: &crate::invoke::Verdict) -> &'static str {
         Some(400..=499) => "4xx",
         Some(_) => "5xx",
         None => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(value: Option<&[u8]>) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: 0,
+            key: Some(b"key".to_vec()),
+            value: value.map(<[u8]>::to_vec),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn backlog_counts_records_until_they_are_batched() {
+        let backlog = Backlog::default();
+        let batch = [record(Some(&[0; 1000])), record(None)];
+        let after_first = backlog.add(&batch[0]);
+        assert!(after_first > 1000, "{after_first}");
+        assert!(backlog.add(&batch[1]) > after_first);
+        backlog.remove(&batch);
+        assert_eq!(backlog.bytes(), 0);
     }
 }

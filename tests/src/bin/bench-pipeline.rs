@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p fcsink-tests --bin bench-pipeline -- [OPTIONS] [CELL...]
 //!   CELL             keep cells whose label starts with it: 100B, 1KB/500 …
-//!   --records N      records per cell (default 100000 for 100 B, 50000 for 1 KB)
+//!   --records N      records per cell (default 200000 for 100 B, 100000 for 1 KB)
 //!   --python PATH    the venv's python (default $FCSINK_PYTHON, else .venv/bin/python)
 //!   --no-ceiling     skip the count-only Kafka consumer
 //! ```
@@ -60,7 +60,8 @@ const CONCURRENCY: usize = 6;
 const LINGER_MS: u64 = 50;
 /// The request size limit of both sinks, and the emulator's async limit.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-const RECORD_SIZES: [(&str, usize, usize); 2] = [("100B", 100, 100_000), ("1KB", 1024, 50_000)];
+/// Label, value size and records per cell.
+const RECORD_SIZES: [(&str, usize, usize); 2] = [("100B", 100, 200_000), ("1KB", 1024, 100_000)];
 const BATCH_SIZES: [usize; 2] = [20, 500];
 /// Longest one sink may take to deliver a cell's records.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -128,6 +129,7 @@ fn main() -> Result<()> {
     let options = parse_args()?;
     let cells = cells(&options);
     ensure!(!cells.is_empty(), "no cell matches {:?}", options.filters);
+    init_logging();
     print_machine();
     // The emulator gets its own threads; fcsink, the watcher and the
     // Kafka helpers run on the main runtime, like the fcsink process.
@@ -191,6 +193,18 @@ fn cells(options: &Options) -> Vec<Cell> {
         }
     }
     cells
+}
+
+/// fcsink's log goes to stderr, filtered by `FCSINK_LOG` (default `warn`).
+/// librdkafka's own log is off by default: the broker harness's probe
+/// connects before Tansu listens, and fcsink reports consumer errors itself.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FCSINK_LOG")
+        .unwrap_or_else(|_| "warn,librdkafka=off,rdkafka=off".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn print_machine() {
@@ -402,8 +416,11 @@ async fn watch(emulator: &Emulator, ends: &[i64], launched: SystemTime) -> Run {
                 run.first_records = records.len();
             }
             run.received += records.len();
-            for position in records {
-                let slot = &mut seen[position.partition][position.offset];
+            for Position { partition, offset } in records {
+                let slot = seen
+                    .get_mut(partition)
+                    .and_then(|offsets| offsets.get_mut(offset))
+                    .unwrap_or_else(|| panic!("record {partition}/{offset} was never produced"));
                 run.distinct += usize::from(!*slot);
                 *slot = true;
             }
