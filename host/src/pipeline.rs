@@ -37,15 +37,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often paused partitions are checked for room to resume.
 const RESUME_CHECK: Duration = Duration::from_millis(20);
-/// Bytes of records that may wait for the workers, shared equally by the
-/// partitions (but at least two full requests each), like librdkafka's own
-/// prefetch limit (`queued.max.messages.kbytes`). A partition is paused when
-/// its share is full and resumed below half of it. Pausing makes librdkafka
-/// drop what it prefetched for the partition and fetch it again, a fetch
-/// that can wait behind one the broker holds for `fetch.wait.max.ms`; a
-/// share much smaller than a fetch response pauses on almost every fetch
-/// and leaves the worker idle while the partition is fetched again.
-const BUFFER_BYTES: usize = 64 << 20;
 
 /// Loads the plugins of `settings` (the built-in `passthrough` when none).
 ///
@@ -131,7 +122,11 @@ pub async fn run_with_target(
         "Started"
     );
 
-    let mut dispatcher = Dispatcher::new(shared.clone(), 2 * settings.batch.max_bytes);
+    let mut dispatcher = Dispatcher::new(
+        shared.clone(),
+        settings.source.buffer_bytes,
+        2 * settings.batch.max_bytes,
+    );
     dispatcher.run(&consumer, assignments, shutdown).await;
 
     // Drain: close inputs, cut retry waits short, wait for the workers.
@@ -207,7 +202,15 @@ struct Partition {
 /// Routes records to per-partition workers, with backpressure by pausing.
 struct Dispatcher {
     shared: Arc<Shared>,
-    /// The least backlog a partition may have before it is paused.
+    /// Bytes of records that may wait for the workers (`source.buffer_mb`),
+    /// shared equally by the partitions, but at least `min_share` each. A
+    /// partition is paused when its share is full and resumed below half of
+    /// it. Pausing makes librdkafka drop what it prefetched for the partition
+    /// and fetch it again, a fetch that can wait behind one the broker holds
+    /// for `fetch.wait.max.ms`; a share much smaller than a fetch response
+    /// pauses on almost every fetch and leaves the worker idle meanwhile.
+    buffer_bytes: usize,
+    /// The least backlog a partition may have before it is paused (two full requests).
     min_share: usize,
     partitions: HashMap<TopicPartition, Partition>,
     /// Workers of revoked partitions that are finishing their batch.
@@ -219,10 +222,11 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn new(shared: Arc<Shared>, min_share: usize) -> Self {
+    fn new(shared: Arc<Shared>, buffer_bytes: usize, min_share: usize) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
         Dispatcher {
             shared,
+            buffer_bytes,
             min_share,
             partitions: HashMap::new(),
             finishing: HashMap::new(),
@@ -322,7 +326,7 @@ impl Dispatcher {
 
     /// How many bytes of records each partition may have waiting.
     fn share(&self) -> usize {
-        (BUFFER_BYTES / self.partitions.len().max(1)).max(self.min_share)
+        (self.buffer_bytes / self.partitions.len().max(1)).max(self.min_share)
     }
 
     /// Resumes paused partitions whose backlog fell below half their share.

@@ -651,3 +651,42 @@ async fn records_a_plugin_fails_are_dead_lettered_and_the_others_delivered() {
         Some("odd offset 1")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_function_pauses_the_partition_and_nothing_is_lost_or_reordered() {
+    let (broker, emulator) = setup("backlog", 1).await;
+    // 2,000 records of 1 KB against a 1 MiB buffer: the partition must be
+    // paused and resumed several times while the function takes 50 ms a call.
+    emulator.inject(Fault::latency(Duration::from_millis(50)).times(u32::MAX));
+    let value = vec![b'v'; 1024];
+    let keys: Vec<String> = (0..2000).map(|i| format!("k{i}")).collect();
+    let records: Vec<_> = keys
+        .iter()
+        .map(|k| (Some(0), Some(k.as_bytes()), Some(value.as_slice())))
+        .collect();
+    broker.produce("backlog", &records).await;
+    let config = connector::config(
+        "backlog",
+        &broker,
+        &emulator,
+        "backlog",
+        "",
+        "[batch]\nsize = 100\nlinger_ms = 50",
+    )
+    .replace("concurrency = 3", "concurrency = 3\nbuffer_mb = 1");
+    let running = Running::start(&config);
+    wait_committed(
+        &broker,
+        "connect-backlog",
+        "backlog",
+        &BTreeMap::from([(0, 2000)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let offsets: Vec<i64> = delivered(&emulator).iter().map(|r| position(r).1).collect();
+    assert_eq!(
+        offsets,
+        (0..2000).collect::<Vec<_>>(),
+        "every record once, in order"
+    );
+}

@@ -23,6 +23,8 @@ pub const DEFAULT_SYNC_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 pub const DEFAULT_ASYNC_REQUEST_BYTES: usize = 128 * 1024;
 /// The largest request fcsink will build (FC's current synchronous limit).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes of consumed records that may wait for the workers when `source.buffer_mb` is unset.
+pub const DEFAULT_BUFFER_BYTES: usize = 64 << 20;
 /// Partitions handled at once when `source.concurrency` is unset (the managed default).
 pub const DEFAULT_CONCURRENCY: usize = 6;
 /// Retries after a failed invocation when `delivery.retries` is unset.
@@ -159,6 +161,9 @@ pub struct SourceSettings {
     pub start_from: StartFrom,
     /// Batches handled at once (partitions in parallel).
     pub concurrency: usize,
+    /// Bytes of consumed records that may wait for the workers, shared by
+    /// the partitions; a partition whose share is full is paused.
+    pub buffer_bytes: usize,
     /// librdkafka properties passed through as they are.
     pub kafka: Vec<(String, String)>,
 }

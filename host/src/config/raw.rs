@@ -29,6 +29,7 @@ pub struct RawSource {
     pub topic_regex: Option<String>,
     pub start_from: Option<String>,
     pub concurrency: Option<i64>,
+    pub buffer_mb: Option<i64>,
     #[serde(default)]
     pub kafka: BTreeMap<String, toml::Value>,
 }

@@ -182,6 +182,13 @@ fn source(raw: RawSource) -> Result<SourceSettings> {
         DEFAULT_CONCURRENCY,
         1..=1024,
     )?;
+    let buffer_mb: usize = int_in(
+        "source.buffer_mb",
+        raw.buffer_mb,
+        DEFAULT_BUFFER_BYTES >> 20,
+        1..=16 * 1024,
+    )?;
+    let buffer_bytes = buffer_mb << 20;
     let mut kafka = Vec::with_capacity(raw.kafka.len());
     for (key, value) in raw.kafka {
         let field = format!("source.kafka.\"{key}\"");
@@ -198,6 +205,7 @@ fn source(raw: RawSource) -> Result<SourceSettings> {
         topics,
         start_from,
         concurrency,
+        buffer_bytes,
         kafka,
     })
 }
