@@ -23,6 +23,7 @@
 //!   `value`. A string such as `"12"` is not a number and does not match.
 
 use fcsink_guest::{Config, Outcome, Record, Transform};
+use json_value::OnInvalid;
 use serde_json::Value;
 
 /// Config keys this plugin accepts.
@@ -56,29 +57,18 @@ enum Cmp {
     Le,
 }
 
-/// What to do with a record whose value cannot be read as JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OnInvalid {
-    Drop,
-    Keep,
-    Fail,
-}
-
 impl Transform for JsonFilter {
     fn new(config: Config) -> Result<Self, String> {
         config.deny_unknown(KEYS)?;
-        let pointer = to_pointer(config.require("field")?)?;
+        let field = config.require("field")?;
+        let pointer = json_value::pointer(field).ok_or_else(|| {
+            format!(
+                "config key `field` must be a dotted path like `order.status` or a JSON pointer \
+                 like `/order/status`, with no empty segment; got {field:?}"
+            )
+        })?;
         let predicate = predicate(config.require("op")?, config.get("value"))?;
-        let on_invalid = match config.get("on_invalid").unwrap_or("fail") {
-            "drop" => OnInvalid::Drop,
-            "keep" => OnInvalid::Keep,
-            "fail" => OnInvalid::Fail,
-            other => {
-                return Err(format!(
-                    "config key `on_invalid` must be drop, keep or fail, got {other:?}"
-                ));
-            }
-        };
+        let on_invalid = OnInvalid::from_config(&config)?;
         Ok(JsonFilter {
             pointer,
             predicate,
@@ -87,15 +77,9 @@ impl Transform for JsonFilter {
     }
 
     fn transform(&mut self, record: &Record) -> Outcome {
-        let document = match parse_value(record) {
+        let document = match json_value::read(record, self.on_invalid) {
             Ok(document) => document,
-            Err(reason) => {
-                return match self.on_invalid {
-                    OnInvalid::Drop => Outcome::Drop,
-                    OnInvalid::Keep => Outcome::Keep,
-                    OnInvalid::Fail => Outcome::Fail(reason),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         if self.predicate.matches(document.pointer(&self.pointer)) {
             Outcome::Keep
@@ -182,31 +166,6 @@ fn predicate(op: &str, value: Option<&str>) -> Result<Predicate, String> {
              gt, ge, lt, le; got {other:?}"
         )),
     }
-}
-
-/// Turns the `field` setting into a JSON pointer: a pointer is taken as is, a
-/// dotted path has its segments escaped (`~` as `~0`, `/` as `~1`) and joined.
-fn to_pointer(field: &str) -> Result<String, String> {
-    if field.starts_with('/') {
-        return Ok(field.to_string());
-    }
-    if field.is_empty() || field.split('.').any(str::is_empty) {
-        return Err(format!(
-            "config key `field` must be a dotted path like `order.status` or a JSON pointer \
-             like `/order/status`, with no empty segment; got {field:?}"
-        ));
-    }
-    Ok(field
-        .split('.')
-        .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
-        .collect())
-}
-
-/// Reads the record's value as JSON, or says why it cannot.
-fn parse_value(record: &Record) -> Result<Value, String> {
-    let bytes = record.value.as_deref().ok_or("value is null")?;
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
-    serde_json::from_str(text).map_err(|e| format!("value is not JSON: {e}"))
 }
 
 #[cfg(test)]
@@ -312,9 +271,6 @@ mod tests {
 
     #[test]
     fn paths_reach_into_arrays_and_escape_pointer_characters() {
-        assert_eq!(to_pointer("items.0.sku").unwrap(), "/items/0/sku");
-        assert_eq!(to_pointer("a/b.c~d").unwrap(), "/a~1b/c~0d");
-        assert_eq!(to_pointer("/already/pointer").unwrap(), "/already/pointer");
         let mut plugin = filter(&[("field", "items.1.sku"), ("op", "equals"), ("value", "B")]);
         assert_eq!(
             run(&mut plugin, r#"{"items":[{"sku":"A"},{"sku":"B"}]}"#),

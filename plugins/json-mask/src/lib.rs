@@ -18,6 +18,7 @@
 //! of the fields is kept as it is.
 
 use fcsink_guest::{Config, Outcome, Record, Transform};
+use json_value::OnInvalid;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -41,21 +42,20 @@ enum Mode {
     Hash(String),
 }
 
-/// What to do with a record whose value cannot be read as JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OnInvalid {
-    Drop,
-    Keep,
-    Fail,
-}
-
 impl Transform for JsonMask {
     fn new(config: Config) -> Result<Self, String> {
         config.deny_unknown(KEYS)?;
         let pointers = config
             .require("fields")?
             .split(',')
-            .map(|field| to_pointer(field.trim()))
+            .map(|field| {
+                json_value::pointer(field.trim()).ok_or_else(|| {
+                    format!(
+                        "config key `fields` must list dotted paths like `user.email` (or JSON pointers), \
+                         comma-separated, with no empty entry or segment; got {field:?}"
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (replacement, salt) = (config.get("replacement"), config.get("salt"));
         let mode = match config.get("mode").unwrap_or("redact") {
@@ -73,16 +73,7 @@ impl Transform for JsonMask {
                 ));
             }
         };
-        let on_invalid = match config.get("on_invalid").unwrap_or("fail") {
-            "drop" => OnInvalid::Drop,
-            "keep" => OnInvalid::Keep,
-            "fail" => OnInvalid::Fail,
-            other => {
-                return Err(format!(
-                    "config key `on_invalid` must be drop, keep or fail, got {other:?}"
-                ));
-            }
-        };
+        let on_invalid = OnInvalid::from_config(&config)?;
         Ok(JsonMask {
             pointers,
             mode,
@@ -91,15 +82,9 @@ impl Transform for JsonMask {
     }
 
     fn transform(&mut self, record: &Record) -> Outcome {
-        let mut document = match parse_value(record) {
+        let mut document = match json_value::read(record, self.on_invalid) {
             Ok(document) => document,
-            Err(reason) => {
-                return match self.on_invalid {
-                    OnInvalid::Drop => Outcome::Drop,
-                    OnInvalid::Keep => Outcome::Keep,
-                    OnInvalid::Fail => Outcome::Fail(reason),
-                };
-            }
+            Err(outcome) => return outcome,
         };
         let mut masked = false;
         for pointer in &self.pointers {
@@ -136,31 +121,6 @@ impl Mode {
             }
         }
     }
-}
-
-/// Turns one entry of `fields` into a JSON pointer: a pointer is taken as is,
-/// a dotted path has its segments escaped (`~` as `~0`, `/` as `~1`) and joined.
-fn to_pointer(field: &str) -> Result<String, String> {
-    if field.starts_with('/') {
-        return Ok(field.to_string());
-    }
-    if field.is_empty() || field.split('.').any(str::is_empty) {
-        return Err(format!(
-            "config key `fields` must list dotted paths like `user.email` (or JSON pointers), \
-             comma-separated, with no empty entry or segment; got {field:?}"
-        ));
-    }
-    Ok(field
-        .split('.')
-        .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
-        .collect())
-}
-
-/// Reads the record's value as JSON, or says why it cannot.
-fn parse_value(record: &Record) -> Result<Value, String> {
-    let bytes = record.value.as_deref().ok_or("value is null")?;
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
-    serde_json::from_str(text).map_err(|e| format!("value is not JSON: {e}"))
 }
 
 #[cfg(test)]
