@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use crate::batch::{self, FlushReason};
+use crate::batch;
 use crate::config::{BatchSettings, FailurePolicy};
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::format;
@@ -141,14 +142,10 @@ pub(crate) async fn run(
         };
         backlog.remove(&batch);
         let next_offset = batch.last().map_or(0, |r| r.offset + 1);
-        let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = batch[0].offset, records = batch.len());
-        let _entered = span.enter();
+        // Every log line of the batch's journey carries where it came from.
+        let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = batch[0].offset, records = batch.len(), flush = reason.as_str());
         metrics::batch_flushed(reason.as_str(), batch.len());
-        if reason == FlushReason::Closed && shared.shutdown.is_cancelled() {
-            tracing::debug!("Flushing the partial batch at shutdown");
-        }
-        drop(_entered);
-        match handle_batch(batch, &shared).await {
+        match handle_batch(batch, &shared).instrument(span).await {
             BatchEnd::Handled => source::store(&shared.consumer, &tp, next_offset),
             BatchEnd::Stop(why) => return End::Stopped(why),
             BatchEnd::Abandoned => return End::Finished,
