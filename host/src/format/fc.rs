@@ -230,3 +230,82 @@ mod tests {
         assert_eq!(requests(&[r], 20, exact - 1)[0].overflowed, 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop_oneof![
+            1 => Just(None),
+            3 => proptest::collection::vec(any::<u8>(), 0..300).prop_map(Some),
+            3 => ".{0,200}".prop_map(|s: String| Some(s.into_bytes())),
+        ]
+    }
+
+    fn records() -> impl Strategy<Value = Vec<Record>> {
+        proptest::collection::vec((bytes(), bytes(), 0i64..1_000_000), 0..60).prop_map(|items| {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (key, value, timestamp))| Record {
+                    topic: "prop-topic".into(),
+                    partition: 1,
+                    offset: i as i64,
+                    timestamp,
+                    key,
+                    value,
+                    headers: Vec::new(),
+                })
+                .collect()
+        })
+    }
+
+    fn decoded(object: &serde_json::Value, field: &str) -> Option<Vec<u8>> {
+        let text = object.get(field)?.as_str().unwrap();
+        match object.get(format!("{field}Encoding")) {
+            Some(encoding) => {
+                assert_eq!(encoding, "base64");
+                Some(STANDARD.decode(text).unwrap())
+            }
+            None => Some(text.as_bytes().to_vec()),
+        }
+    }
+
+    proptest! {
+        /// Whatever the records and limits: requests keep order, cover every
+        /// record once, respect both limits (an overflowed record travels
+        /// alone), and each body carries exactly its records, losslessly.
+        #[test]
+        fn requests_are_lossless_and_within_limits(records in records(), max_records in 1usize..25, max_bytes in 400usize..4000) {
+            let requests = requests(&records, max_records, max_bytes);
+            let mut next = 0;
+            for request in &requests {
+                prop_assert_eq!(request.records.start, next);
+                next = request.records.end;
+                prop_assert!(request.records.len() <= max_records);
+                prop_assert!(request.body.len() <= max_bytes, "{} > {}", request.body.len(), max_bytes);
+                let parsed: Vec<serde_json::Value> = serde_json::from_slice(&request.body).unwrap();
+                prop_assert_eq!(parsed.len(), request.records.len());
+                if request.overflowed > 0 {
+                    prop_assert_eq!(request.records.len(), 1);
+                }
+                for (object, record) in parsed.iter().zip(&records[request.records.clone()]) {
+                    prop_assert_eq!(object["offset"].as_i64(), Some(record.offset));
+                    let value_size = record.value.as_ref().map_or(0, Vec::len);
+                    prop_assert_eq!(object["valueSize"].as_u64(), Some(value_size as u64));
+                    if object["overflowFlag"] == true {
+                        prop_assert!(object.get("value").is_none());
+                    } else {
+                        prop_assert_eq!(decoded(object, "key"), record.key.clone());
+                        prop_assert_eq!(decoded(object, "value"), record.value.clone());
+                    }
+                }
+            }
+            prop_assert_eq!(next, records.len());
+        }
+    }
+}

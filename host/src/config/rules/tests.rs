@@ -203,3 +203,40 @@ fn missing_plugin_files_are_named() {
         "{err}"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Arbitrary text never panics the parser; it is accepted or refused with a message.
+        #[test]
+        fn arbitrary_text_is_refused_not_panicked_on(text in "\\PC{0,400}") {
+            if let Err(err) = Settings::from_toml(&text) {
+                prop_assert!(!err.to_string().is_empty());
+            }
+        }
+
+        /// Every integer for a ranged field is either accepted within its range or refused naming the field.
+        #[test]
+        fn ranged_fields_accept_exactly_their_range(size in -2i64..5003, retries in -2i64..13, concurrency in -2i64..1027) {
+            let text = with("size = 20", &format!("size = {size}"))
+                .replace("retries = 2", &format!("retries = {retries}"))
+                .replace("concurrency = 6", &format!("concurrency = {concurrency}"));
+            match Settings::from_toml(&text) {
+                Ok(s) => {
+                    prop_assert!((1..=5000).contains(&size) && (0..=10).contains(&retries) && (1..=1024).contains(&concurrency));
+                    prop_assert_eq!(s.batch.max_records as i64, size);
+                    prop_assert_eq!(s.delivery.retries as i64, retries);
+                    prop_assert_eq!(s.source.concurrency as i64, concurrency);
+                }
+                Err(err) => {
+                    let err = err.to_string();
+                    let named = ["`batch.size`", "`delivery.retries`", "`source.concurrency`"].iter().any(|f| err.starts_with(f));
+                    prop_assert!(named, "{}", err);
+                }
+            }
+        }
+    }
+}
