@@ -24,41 +24,52 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     })
 }
 
+/// Whether `value` has a length in `len` and only bytes `allowed` accepts.
+fn made_of(
+    value: &str,
+    len: std::ops::RangeInclusive<usize>,
+    allowed: impl Fn(u8) -> bool,
+) -> bool {
+    len.contains(&value.len()) && value.bytes().all(allowed)
+}
+
+/// `value` when `ok`, else the error "`field`: rule (got value)".
+fn checked(field: &str, value: &str, ok: bool, rule: &str) -> Result<String> {
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            format!("{rule} (got {value:?})"),
+        ))
+    }
+}
+
 /// 1–48 characters of `0-9`, `a-z` and `-`, not starting with `-` (the managed connector's rule).
 fn connector_name(name: &str) -> Result<String> {
-    let ok = (1..=48).contains(&name.len())
-        && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-');
-    if !ok {
-        return Err(ConfigError::invalid(
-            "name",
-            format!(
-                "must be 1-48 characters of 0-9, a-z and '-', not starting with '-' (got {name:?})"
-            ),
-        ));
-    }
-    Ok(name.to_string())
+    let ok = made_of(name, 1..=48, |b| {
+        b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-'
+    }) && !name.starts_with('-');
+    checked(
+        "name",
+        name,
+        ok,
+        "must be 1-48 characters of 0-9, a-z and '-', not starting with '-'",
+    )
 }
 
 /// Kafka's rule for topic names.
 fn topic_name(field: &str, topic: &str) -> Result<String> {
-    let ok = (1..=249).contains(&topic.len())
-        && topic != "."
-        && topic != ".."
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !ok {
-        return Err(ConfigError::invalid(
-            field,
-            format!(
-                "must be a Kafka topic name: 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-' (got {topic:?})"
-            ),
-        ));
-    }
-    Ok(topic.to_string())
+    let ok = made_of(topic, 1..=249, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
+    }) && topic != "."
+        && topic != "..";
+    checked(
+        field,
+        topic,
+        ok,
+        "must be a Kafka topic name: 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
+    )
 }
 
 fn int_in<T: TryFrom<i64>>(
@@ -325,24 +336,20 @@ fn target(fc: Option<RawFc>, name: &str) -> Result<TargetSettings> {
 
 /// FC's rule for service and function names.
 fn fc_name(field: &str, value: &str, max: usize) -> Result<String> {
-    let first_ok = value
+    let ok = made_of(value, 1..=max, |b| {
+        b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    }) && value
         .bytes()
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-    let ok = first_ok
-        && value.len() <= max
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !ok {
-        return Err(ConfigError::invalid(
-            field,
-            format!(
-                "must be 1-{max} characters of letters, digits, '_' and '-', starting with a letter or '_' (got {value:?})"
-            ),
-        ));
-    }
-    Ok(value.to_string())
+    checked(
+        field,
+        value,
+        ok,
+        &format!(
+            "must be 1-{max} characters of letters, digits, '_' and '-', starting with a letter or '_'"
+        ),
+    )
 }
 
 fn endpoint_url(field: &str, value: &str) -> Result<reqwest::Url> {
@@ -368,32 +375,32 @@ fn endpoint_url(field: &str, value: &str) -> Result<reqwest::Url> {
 }
 
 fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
-    let account_id = match raw.account_id {
-        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
-        Some(id) => {
-            return Err(ConfigError::invalid(
+    let account_id = raw
+        .account_id
+        .map(|id| {
+            let ok = made_of(&id, 1..=usize::MAX, |b| b.is_ascii_digit());
+            checked(
                 "target.fc.account_id",
-                format!("must be the numeric Alibaba Cloud account ID (got {id:?})"),
-            ));
-        }
-        None => None,
-    };
-    let region = match raw.region {
-        Some(r)
-            if !r.is_empty()
-                && r.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
-        {
-            Some(r)
-        }
-        Some(r) => {
-            return Err(ConfigError::invalid(
+                &id,
+                ok,
+                "must be the numeric Alibaba Cloud account ID",
+            )
+        })
+        .transpose()?;
+    let region = raw
+        .region
+        .map(|r| {
+            let ok = made_of(&r, 1..=usize::MAX, |b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+            });
+            checked(
                 "target.fc.region",
-                format!("must be a region ID like cn-hangzhou (got {r:?})"),
-            ));
-        }
-        None => None,
-    };
+                &r,
+                ok,
+                "must be a region ID like cn-hangzhou",
+            )
+        })
+        .transpose()?;
     let endpoint = match (&raw.endpoint, &account_id, &region) {
         (Some(endpoint), _, _) => endpoint_url("target.fc.endpoint", endpoint)?,
         (None, Some(account), Some(region)) => {
@@ -439,17 +446,15 @@ fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
         }
     };
     let qualifier = raw.qualifier.unwrap_or_else(|| "LATEST".to_string());
-    if qualifier.is_empty()
-        || qualifier.len() > 128
-        || !qualifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ConfigError::invalid(
-            "target.fc.qualifier",
-            format!("must be a version or alias: letters, digits, '_' and '-' (got {qualifier:?})"),
-        ));
-    }
+    let ok = made_of(&qualifier, 1..=128, |b| {
+        b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    });
+    let qualifier = checked(
+        "target.fc.qualifier",
+        &qualifier,
+        ok,
+        "must be a version or alias: letters, digits, '_' and '-'",
+    )?;
     let send_mode = one_of(
         "target.fc.send_mode",
         raw.send_mode.as_deref(),
@@ -503,32 +508,22 @@ fn role_settings(
         let account = account_id.ok_or_else(|| {
             ConfigError::invalid("target.fc.role", "a role name needs target.fc.account_id (or give the full ARN acs:ram::<account>:role/<name>)")
         })?;
-        if role.is_empty()
-            || role.len() > 64
-            || !role
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        {
-            return Err(ConfigError::invalid(
-                "target.fc.role",
-                format!("must be a RAM role name or ARN (got {role:?})"),
-            ));
-        }
+        let ok = made_of(role, 1..=64, |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
+        });
+        checked("target.fc.role", role, ok, "must be a RAM role name or ARN")?;
         format!("acs:ram::{account}:role/{role}")
     };
     let session_name = session_name.unwrap_or_else(|| format!("fcsink-{connector}"));
-    let session_ok = (2..=64).contains(&session_name.len())
-        && session_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-'));
-    if !session_ok {
-        return Err(ConfigError::invalid(
-            "target.fc.role_session_name",
-            format!(
-                "must be 2-64 characters of letters, digits, '.', '@', '_' and '-' (got {session_name:?})"
-            ),
-        ));
-    }
+    let ok = made_of(&session_name, 2..=64, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-')
+    });
+    let session_name = checked(
+        "target.fc.role_session_name",
+        &session_name,
+        ok,
+        "must be 2-64 characters of letters, digits, '.', '@', '_' and '-'",
+    )?;
     let sts = match (sts_endpoint, region) {
         (Some(url), _) => url,
         (None, Some(region)) => format!("https://sts.{region}.aliyuncs.com"),
