@@ -3,7 +3,7 @@
 # (confluent-kafka) and requests, used to cross-check fcsink against Tansu.
 #
 #   scripts/python-env.sh            # venv in <repo>/.venv (git-ignored)
-#   FCSINK_VENV=/tmp/venv scripts/python-env.sh
+#   FCSINK_VENV=~/venvs/fcsink scripts/python-env.sh
 #
 # Safe to run repeatedly: packages are installed only when an import fails.
 # The last line printed is the venv's python.

@@ -103,11 +103,6 @@ impl DeadLetters {
         }
     }
 
-    /// The dead-letter topic.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
     /// Writes each record with its reason and waits until Kafka has
     /// acknowledged every one; failed writes are retried until they succeed
     /// or shutdown begins.

@@ -166,11 +166,6 @@ impl Runtime {
         })
     }
 
-    /// The limits every instance runs under.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Compiles (or loads from the cache) a plugin and checks that it
     /// accepts its configuration.
     ///
