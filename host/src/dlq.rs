@@ -5,12 +5,10 @@
 //! Header names follow Kafka Connect's (`__connect.errors.*`) so existing
 //! tooling reads them, plus `fcsink.*` for what Connect has no name for.
 
-use std::time::Duration;
-
-use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use crate::produce::{self, Abandoned, Outgoing};
 use crate::transform::Record;
 
 /// Where in the pipeline a record failed.
@@ -88,11 +86,6 @@ pub struct DeadLetters {
     connector: String,
 }
 
-/// Shutdown began before the dead-letter write was acknowledged.
-#[derive(Debug, thiserror::Error)]
-#[error("dead-letter write abandoned at shutdown")]
-pub struct Abandoned;
-
 impl DeadLetters {
     /// Writes to `topic` through `producer`.
     pub fn new(producer: FutureProducer, topic: String, connector: String) -> Self {
@@ -104,8 +97,7 @@ impl DeadLetters {
     }
 
     /// Writes each record with its reason and waits until Kafka has
-    /// acknowledged every one; failed writes are retried until they succeed
-    /// or shutdown begins.
+    /// acknowledged every one.
     ///
     /// # Errors
     /// [`Abandoned`] at shutdown: the records' offsets must not be committed.
@@ -115,60 +107,20 @@ impl DeadLetters {
         cancel: &CancellationToken,
     ) -> Result<(), Abandoned> {
         tracing::debug!(topic = %self.topic, records = entries.len(), "Writing dead letters");
-        let mut pending: Vec<&(&Record, Reason)> = entries.iter().collect();
-        let mut delay = Duration::from_millis(100);
-        while !pending.is_empty() {
-            let sends = pending
-                .iter()
-                .map(|(record, reason)| self.send(record, reason));
-            let results = futures::future::join_all(sends).await;
-            let failed: Vec<_> = pending
-                .into_iter()
-                .zip(results)
-                .filter_map(|(entry, ok)| (!ok).then_some(entry))
-                .collect();
-            if failed.is_empty() {
-                break;
-            }
-            tracing::warn!(topic = %self.topic, failed = failed.len(), "Dead-letter write failed; retrying");
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = cancel.cancelled() => return Err(Abandoned),
-            }
-            delay = (delay * 2).min(Duration::from_secs(10));
-            pending = failed;
-        }
+        let records: Vec<Outgoing> = entries
+            .iter()
+            .map(|(record, reason)| Outgoing {
+                key: record.key.clone(),
+                value: record.value.clone(),
+                headers: headers(record, reason, &self.connector),
+                timestamp: Some(record.timestamp),
+            })
+            .collect();
+        produce::all(&self.producer, &self.topic, &records, cancel).await?;
         for (_, reason) in entries {
             crate::metrics::dead_lettered(&reason.code, 1);
         }
         Ok(())
-    }
-
-    async fn send(&self, record: &Record, reason: &Reason) -> bool {
-        let mut kafka_headers = OwnedHeaders::new();
-        for (key, value) in headers(record, reason, &self.connector) {
-            kafka_headers = kafka_headers.insert(KafkaHeader {
-                key: &key,
-                value: value.as_deref(),
-            });
-        }
-        let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(kafka_headers);
-        if let Some(key) = &record.key {
-            message = message.key(key.as_slice());
-        }
-        if let Some(value) = &record.value {
-            message = message.payload(value.as_slice());
-        }
-        if record.timestamp >= 0 {
-            message = message.timestamp(record.timestamp);
-        }
-        match self.producer.send(message, Duration::from_secs(30)).await {
-            Ok(_) => true,
-            Err((err, _)) => {
-                tracing::warn!(topic = %self.topic, %err, "Dead-letter record not acknowledged");
-                false
-            }
-        }
     }
 }
 

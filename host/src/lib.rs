@@ -8,23 +8,28 @@
 //! - [`source`]: the Kafka consumer (group `connect-<name>`, offsets stored only after delivery).
 //! - [`batch`]: per-partition batches, flushed when full or when the linger time passes.
 //! - [`transform`]: the WebAssembly plugin chain (keep / drop / replace / fail).
-//! - [`format`]: the payload (the managed connector's JSON array), split by the request size limit.
-//! - [`invoke`]: the signed HTTP call to the function and what its answer means.
+//! - [`format`]: the payload (FC, Confluent, AWS Kafka event or CloudEvents), split by the request size limit.
+//! - [`invoke`]: the target (FC, Lambda, HTTP) behind one trait: the signed call and what its answer means.
 //! - [`retry`]: bounded retries with backoff and jitter.
 //! - [`dlq`]: the dead-letter topic and its reason headers.
+//! - [`results`]: the success and error topics of synchronous targets.
 //! - `worker.rs`: one partition's loop over these stages, ending in the offset store.
 //!
 //! Around it: [`config`] (the validated TOML file), [`topics`] (topics created
-//! at start), [`metrics`] (named counters), [`cli`] (the `fcsink` commands).
+//! at start), [`produce`] (acknowledged writes to Kafka), [`metrics`] (named
+//! counters), [`cli`] (the `fcsink` commands), [`import`] (configs of other connectors).
 
 pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod dlq;
 pub mod format;
+pub mod import;
 pub mod invoke;
 pub mod metrics;
 pub mod pipeline;
+pub mod produce;
+pub mod results;
 pub mod retry;
 pub mod source;
 pub mod topics;

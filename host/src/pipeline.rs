@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::dlq::DeadLetters;
-use crate::invoke::Target;
+use crate::invoke::{self, Target};
 use crate::metrics;
+use crate::results::Results;
 use crate::retry::RetryPolicy;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{Chain, PluginSpec, Record, Runtime};
@@ -63,7 +64,7 @@ pub fn load_plugins(
 /// # Errors
 /// Anything that prevents starting: a plugin, credentials, the broker.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let target = Target::from_settings(&settings.target).context("cannot set up the target")?;
+    let target = invoke::from_settings(&settings.target).context("cannot set up the target")?;
     run_with_target(settings, target, shutdown).await
 }
 
@@ -73,7 +74,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
 /// Anything that prevents starting: a plugin, the broker.
 pub async fn run_with_target(
     settings: Settings,
-    target: Target,
+    target: Box<dyn Target>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (_runtime, plugins) = load_plugins(&settings)?;
@@ -83,12 +84,15 @@ pub async fn run_with_target(
 
     let kafka_config = source::client_config(&settings);
     if settings.delivery.create_topics {
-        crate::topics::ensure(
-            &producer_config(&kafka_config),
-            &[&settings.delivery.dead_letter_topic],
-        )
-        .await
-        .context("cannot prepare the dead-letter topic")?;
+        let delivery = &settings.delivery;
+        let topics: Vec<&str> = std::iter::once(&delivery.dead_letter_topic)
+            .chain(&delivery.success_topic)
+            .chain(&delivery.error_topic)
+            .map(String::as_str)
+            .collect();
+        crate::topics::ensure(&producer_config(&kafka_config), &topics)
+            .await
+            .context("cannot prepare the dead-letter and result topics")?;
     }
     let producer: FutureProducer = producer_config(&kafka_config)
         .create()
@@ -107,10 +111,17 @@ pub async fn run_with_target(
         failure_policy: settings.delivery.failure_policy,
         chains: ChainPool::new(chains),
         target,
+        send_mode: settings.target.send_mode(),
+        format: settings.format.clone(),
         dead_letters: DeadLetters::new(
             producer.clone(),
             settings.delivery.dead_letter_topic.clone(),
             settings.name.clone(),
+        ),
+        results: Results::new(
+            producer.clone(),
+            settings.delivery.success_topic.clone(),
+            settings.delivery.error_topic.clone(),
         ),
         shutdown: CancellationToken::new(),
     });
@@ -118,6 +129,7 @@ pub async fn run_with_target(
         connector = %settings.name,
         group = %settings.group_id(),
         target = %shared.target.describe(),
+        format = shared.format.name(),
         plugins = ?plugins.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
         "Started"
     );

@@ -10,11 +10,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::batch;
-use crate::config::{BatchSettings, FailurePolicy};
+use crate::config::{BatchSettings, FailurePolicy, SendMode};
 use crate::dlq::{DeadLetters, Reason, Stage};
-use crate::format;
-use crate::invoke::Target;
+use crate::format::Format;
+use crate::invoke::partial::{self, Report};
+use crate::invoke::{Target, Verdict};
 use crate::metrics;
+use crate::results::Results;
 use crate::retry::{self, Delivery, RetryPolicy};
 use crate::source::{self, Consumer, TopicPartition};
 use crate::transform::{Chain, Record, TransformError, Transformed};
@@ -26,8 +28,11 @@ pub(crate) struct Shared {
     pub retry: RetryPolicy,
     pub failure_policy: FailurePolicy,
     pub chains: ChainPool,
-    pub target: Target,
+    pub target: Box<dyn Target>,
+    pub send_mode: SendMode,
+    pub format: Format,
     pub dead_letters: DeadLetters,
+    pub results: Results,
     /// Cancelled at shutdown: stop waiting to retry.
     pub shutdown: CancellationToken,
 }
@@ -191,12 +196,7 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
                 (&source[failure.origin], reason)
             })
             .collect();
-        if shared
-            .dead_letters
-            .write(&entries, &shared.shutdown)
-            .await
-            .is_err()
-        {
+        if let BatchEnd::Abandoned = dead_letter(&entries, shared).await {
             return BatchEnd::Abandoned;
         }
     }
@@ -219,33 +219,65 @@ async fn transform_failed(source: &[Record], err: TransformError, shared: &Share
     fail(source.iter().collect(), reason, shared).await
 }
 
-/// Sends every request of the batch in order; a request that cannot be
-/// delivered is dead-lettered or stops the partition.
+/// Sends every request of the batch in order; records that cannot be
+/// delivered are dead-lettered or stop the partition.
 async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) -> BatchEnd {
-    let requests = format::fc::requests(
-        &transformed.records,
-        shared.batch.max_records,
-        shared.batch.max_bytes,
-    );
-    for request in requests {
-        let body = bytes::Bytes::from(request.body);
+    let (max_records, max_bytes) = (shared.batch.max_records, shared.batch.max_bytes);
+    let encoded = shared
+        .format
+        .encode(&transformed.records, max_records, max_bytes);
+    if !encoded.too_large.is_empty() {
+        let reason = Reason {
+            stage: Stage::Invoke,
+            code: "record-too-large".into(),
+            message: format!(
+                "the record does not fit in a request of {max_bytes} bytes in format {} \
+                 (batch.max_request_bytes)",
+                shared.format.name()
+            ),
+            component: shared.target.describe(),
+            attempts: 0,
+            status: None,
+        };
+        let records = sources(&transformed, &encoded.too_large, source);
+        if let end @ (BatchEnd::Stop(_) | BatchEnd::Abandoned) = fail(records, reason, shared).await
+        {
+            return end;
+        }
+    }
+    for request in encoded.requests {
+        let records: Vec<usize> = request.records.collect();
+        let end = deliver(request.body.into(), records, source, &transformed, shared).await;
+        if let BatchEnd::Stop(_) | BatchEnd::Abandoned = end {
+            return end;
+        }
+    }
+    BatchEnd::Handled
+}
+
+/// Delivers one request carrying the transformed records `pending`. When a
+/// synchronous function reports some of them failed, only those are sent
+/// again, up to `delivery.retries` times, and then dead-lettered.
+async fn deliver(
+    mut body: bytes::Bytes,
+    mut pending: Vec<usize>,
+    source: &[Record],
+    transformed: &Transformed,
+    shared: &Shared,
+) -> BatchEnd {
+    let mut rounds = 0;
+    loop {
         let delivery = retry::deliver(shared.retry, &shared.shutdown, || async {
             let verdict = shared.target.send(body.clone()).await;
             metrics::invoke_attempt(status_class(&verdict));
             verdict
         })
         .await;
-        match delivery {
-            Delivery::Delivered { .. } => metrics::records_delivered(request.records.len()),
+        let response = match delivery {
+            Delivery::Delivered { response, .. } => response,
             Delivery::Cancelled => return BatchEnd::Abandoned,
             Delivery::Failed { failure, attempts } => {
                 tracing::error!(error = %failure, attempts, "Invocation failed");
-                // The source records behind this request, each once.
-                let origins: BTreeSet<usize> = transformed.origins[request.records.clone()]
-                    .iter()
-                    .copied()
-                    .collect();
-                let records = origins.into_iter().map(|i| &source[i]).collect();
                 let reason = Reason {
                     stage: Stage::Invoke,
                     code: failure.code.clone(),
@@ -254,14 +286,107 @@ async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) ->
                     attempts,
                     status: failure.status,
                 };
-                match fail(records, reason, shared).await {
-                    BatchEnd::Handled => {}
-                    other => return other,
-                }
+                return fail(sources(transformed, &pending, source), reason, shared).await;
             }
+        };
+        let (failed, why) = match shared.send_mode {
+            SendMode::Async => (Vec::new(), String::new()),
+            SendMode::Sync => failed_items(&response.body, &pending, transformed),
+        };
+        let delivered: Vec<&Record> = pending
+            .iter()
+            .filter(|i| !failed.contains(i))
+            .map(|&i| &source[transformed.origins[i]])
+            .collect();
+        metrics::records_delivered(delivered.len());
+        if shared.send_mode == SendMode::Sync
+            && !delivered.is_empty()
+            && shared
+                .results
+                .success(&delivered, &response.body, &shared.shutdown)
+                .await
+                .is_err()
+        {
+            return BatchEnd::Abandoned;
         }
+        if failed.is_empty() {
+            return BatchEnd::Handled;
+        }
+        rounds += 1;
+        if rounds > shared.retry.retries {
+            tracing::error!(records = failed.len(), "The function kept failing records");
+            let reason = Reason {
+                stage: Stage::Invoke,
+                code: "batch-item-failure".into(),
+                message: why,
+                component: shared.target.describe(),
+                attempts: rounds,
+                status: Some(response.status),
+            };
+            return fail(sources(transformed, &failed, source), reason, shared).await;
+        }
+        let delay = shared.retry.delay(rounds, None);
+        tracing::warn!(
+            records = failed.len(),
+            retry_in_ms = delay.as_millis() as u64,
+            "The function failed some records; retrying them"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.shutdown.cancelled() => return BatchEnd::Abandoned,
+        }
+        // A subset of a request fits in one request.
+        let subset: Vec<Record> = failed
+            .iter()
+            .map(|&i| transformed.records[i].clone())
+            .collect();
+        let encoded =
+            shared
+                .format
+                .encode(&subset, shared.batch.max_records, shared.batch.max_bytes);
+        debug_assert_eq!(encoded.requests.len(), 1);
+        body = encoded
+            .requests
+            .into_iter()
+            .next()
+            .map(|r| r.body.into())
+            .unwrap_or_default();
+        pending = failed;
     }
-    BatchEnd::Handled
+}
+
+/// Which of `pending` a synchronous answer reports as failed, and why.
+fn failed_items(body: &[u8], pending: &[usize], transformed: &Transformed) -> (Vec<usize>, String) {
+    match partial::report(body) {
+        Report::All => (Vec::new(), String::new()),
+        Report::Failed(ids) => {
+            let failed = pending
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let r = &transformed.records[i];
+                    ids.iter().any(|id| {
+                        id.offset == r.offset && id.partition == r.partition && id.topic == r.topic
+                    })
+                })
+                .collect();
+            (
+                failed,
+                "the function listed the record in batchItemFailures".into(),
+            )
+        }
+        Report::Invalid(why) => (pending.to_vec(), why),
+    }
+}
+
+/// The source records behind transformed records `indices`, each once.
+fn sources<'a>(
+    transformed: &Transformed,
+    indices: &[usize],
+    source: &'a [Record],
+) -> Vec<&'a Record> {
+    let origins: BTreeSet<usize> = indices.iter().map(|&i| transformed.origins[i]).collect();
+    origins.into_iter().map(|i| &source[i]).collect()
 }
 
 /// Applies the failure policy to records that cannot go on.
@@ -273,16 +398,24 @@ async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEn
                 .into_iter()
                 .map(|record| (record, reason.clone()))
                 .collect();
-            match shared.dead_letters.write(&entries, &shared.shutdown).await {
-                Ok(()) => BatchEnd::Handled,
-                Err(_) => BatchEnd::Abandoned,
-            }
+            dead_letter(&entries, shared).await
         }
     }
 }
 
-fn status_class(verdict: &crate::invoke::Verdict) -> &'static str {
-    use crate::invoke::Verdict;
+/// Reports records to the error topic (when `behavior_on_error = "log"`),
+/// then writes them to the dead-letter topic.
+async fn dead_letter(entries: &[(&Record, Reason)], shared: &Shared) -> BatchEnd {
+    let cancel = &shared.shutdown;
+    if shared.results.errors(entries, cancel).await.is_err()
+        || shared.dead_letters.write(entries, cancel).await.is_err()
+    {
+        return BatchEnd::Abandoned;
+    }
+    BatchEnd::Handled
+}
+
+fn status_class(verdict: &Verdict) -> &'static str {
     let status = match verdict {
         Verdict::Delivered(response) => Some(response.status),
         Verdict::Retry { failure, .. } | Verdict::Reject(failure) => failure.status,

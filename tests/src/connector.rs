@@ -8,8 +8,12 @@ use std::time::{Duration, Instant};
 
 use fc_emulator::{Emulator, EmulatorConfig, Invocation};
 use fcsink::config::{Settings, TargetSettings};
+use fcsink::invoke::Target;
+use fcsink::invoke::aws_credentials::AwsCredentials;
 use fcsink::invoke::credentials::Credentials;
-use fcsink::invoke::{Target, fc::FcTarget};
+use fcsink::invoke::fc::FcTarget;
+use fcsink::invoke::http::HttpTarget;
+use fcsink::invoke::lambda::LambdaTarget;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -19,6 +23,11 @@ use crate::broker::Broker;
 pub const KEY_ID: &str = "LTAI5tE2eTestKey";
 /// Its secret (a test value, not a credential).
 pub const KEY_SECRET: &str = "e2e-test-secret-not-a-credential";
+
+/// The AWS access key fcsink signs Lambda requests with in tests.
+pub const AWS_KEY_ID: &str = "AKIAFCSINKE2ETEST";
+/// Its secret (a test value, not a credential).
+pub const AWS_SECRET: &str = "aws-e2e-test-secret-not-a-credential";
 
 /// An emulator that knows [`KEY_ID`], quiet unless `FCSINK_TEST_VERBOSE` is set.
 pub async fn emulator(configure: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
@@ -89,14 +98,23 @@ impl Running {
         init_logging();
         let settings =
             Settings::from_toml(config_toml).unwrap_or_else(|e| panic!("test config: {e}"));
-        let TargetSettings::Fc(fc) = settings.target.clone();
-        let target = Target::Fc(
-            FcTarget::with_credentials(
-                fc,
-                Credentials::new(KEY_ID.into(), KEY_SECRET.into(), None),
-            )
-            .unwrap(),
-        );
+        let target: Box<dyn Target> = match settings.target.clone() {
+            TargetSettings::Fc(fc) => Box::new(
+                FcTarget::with_credentials(
+                    fc,
+                    Credentials::new(KEY_ID.into(), KEY_SECRET.into(), None),
+                )
+                .unwrap(),
+            ),
+            TargetSettings::Lambda(lambda) => Box::new(
+                LambdaTarget::with_credentials(
+                    lambda,
+                    AwsCredentials::new(AWS_KEY_ID.into(), AWS_SECRET.into(), None),
+                )
+                .unwrap(),
+            ),
+            TargetSettings::Http(http) => Box::new(HttpTarget::new(http).unwrap()),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(fcsink::pipeline::run_with_target(settings, target, async {
             let _ = stopped.await;

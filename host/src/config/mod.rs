@@ -21,6 +21,10 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(500);
 pub const DEFAULT_SYNC_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// Request size limit for asynchronous invocation (FC).
 pub const DEFAULT_ASYNC_REQUEST_BYTES: usize = 128 * 1024;
+/// Request size limit for synchronous Lambda invocation (`RequestResponse`).
+pub const LAMBDA_SYNC_REQUEST_BYTES: usize = 6_291_456;
+/// Request size limit for asynchronous Lambda invocation (`Event`).
+pub const LAMBDA_ASYNC_REQUEST_BYTES: usize = 1_048_576;
 /// The largest request fcsink will build (FC's current synchronous limit).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of consumed records that may wait for the workers when `source.buffer_mb` is unset.
@@ -91,6 +95,8 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     /// The function to invoke.
     pub target: TargetSettings,
+    /// How records are laid out in a request body (set in the target's table).
+    pub format: crate::format::Format,
     /// Retries, dead letters and the failure policy.
     pub delivery: DeliverySettings,
 }
@@ -193,6 +199,10 @@ pub struct SandboxSettings {
 pub enum TargetSettings {
     /// Alibaba Cloud Function Compute.
     Fc(FcSettings),
+    /// AWS Lambda.
+    Lambda(LambdaSettings),
+    /// Any HTTP(S) endpoint.
+    Http(HttpSettings),
 }
 
 impl TargetSettings {
@@ -200,6 +210,8 @@ impl TargetSettings {
     pub fn send_mode(&self) -> SendMode {
         match self {
             TargetSettings::Fc(fc) => fc.send_mode,
+            TargetSettings::Lambda(lambda) => lambda.send_mode,
+            TargetSettings::Http(_) => SendMode::Sync,
         }
     }
 }
@@ -246,6 +258,50 @@ pub struct FcSettings {
     pub timeout: Duration,
 }
 
+/// AWS Lambda settings.
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    /// `scheme://host[:port]`: the regional endpoint unless overridden.
+    pub endpoint: reqwest::Url,
+    /// The region requests are signed for.
+    pub region: String,
+    /// Name, `name:alias` or ARN, as configured.
+    pub function: String,
+    /// Version or alias sent as `Qualifier`.
+    pub qualifier: Option<String>,
+    /// `RequestResponse` (sync) or `Event` (async).
+    pub send_mode: SendMode,
+    /// The profile in the shared AWS files, when not from `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+}
+
+/// Plain HTTP(S) target settings.
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// Where to POST.
+    pub url: reqwest::Url,
+    /// Headers sent with every request, environment references resolved.
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    /// Header values may be credentials: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("url", &self.url.as_str())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// A RAM role assumed through STS.
 #[derive(Debug, Clone)]
 pub struct RoleSettings {
@@ -281,4 +337,8 @@ pub struct DeliverySettings {
     pub dead_letter_topic: String,
     /// Create missing topics fcsink writes to at start.
     pub create_topics: bool,
+    /// Where the function's answers go (sync mode), one record per input record.
+    pub success_topic: Option<String>,
+    /// Where failures are reported (`behavior_on_error = "log"`).
+    pub error_topic: Option<String>,
 }

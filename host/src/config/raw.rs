@@ -54,6 +54,8 @@ pub struct RawTransform {
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub fc: Option<RawFc>,
+    pub lambda: Option<RawLambda>,
+    pub http: Option<RawHttp>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +75,42 @@ pub struct RawFc {
     pub role_session_name: Option<String>,
     pub sts_endpoint: Option<String>,
     pub timeout_ms: Option<i64>,
+    // The payload format keys, in every target table (serde's `flatten`
+    // cannot be combined with `deny_unknown_fields`).
+    pub format: Option<String>,
+    pub converter: Option<String>,
+    pub cloudevents_instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLambda {
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub invocation_type: Option<String>,
+    pub profile: Option<String>,
+    pub timeout_ms: Option<i64>,
+    // The payload format keys, in every target table (serde's `flatten`
+    // cannot be combined with `deny_unknown_fields`).
+    pub format: Option<String>,
+    pub converter: Option<String>,
+    pub cloudevents_instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: Option<i64>,
+    // The payload format keys, in every target table (serde's `flatten`
+    // cannot be combined with `deny_unknown_fields`).
+    pub format: Option<String>,
+    pub converter: Option<String>,
+    pub cloudevents_instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -84,6 +122,9 @@ pub struct RawDelivery {
     pub backoff_initial_ms: Option<i64>,
     pub backoff_max_ms: Option<i64>,
     pub create_topics: Option<bool>,
+    pub behavior_on_error: Option<String>,
+    pub success_topic: Option<String>,
+    pub error_topic: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

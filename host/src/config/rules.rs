@@ -3,23 +3,27 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawBatch, RawConfig, RawDelivery, RawFc, RawSandbox, RawSource};
+use super::raw::{
+    RawBatch, RawConfig, RawDelivery, RawFc, RawHttp, RawLambda, RawSandbox, RawSource, RawTarget,
+};
 use super::*;
+use crate::format::{CloudEvents, Converter, Format};
 use crate::transform::{self, Limits, PluginSpec};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
 pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     let name = connector_name(&raw.name)?;
-    let target = target(raw.target.fc, &name)?;
-    let send_mode = target.send_mode();
+    let source = source(raw.source)?;
+    let (target, format) = target(raw.target, &name, &source)?;
     Ok(Settings {
-        source: source(raw.source)?,
-        batch: batch(&raw.batch, send_mode)?,
+        batch: batch(&raw.batch, &target)?,
         transforms: transforms(raw.transform, base)?,
         sandbox: sandbox(raw.sandbox)?,
-        delivery: delivery(raw.delivery, &name)?,
+        delivery: delivery(raw.delivery, &name, &target)?,
+        source,
         target,
+        format,
         name,
     })
 }
@@ -235,10 +239,12 @@ fn scalar(field: &str, value: &toml::Value) -> Result<String> {
     }
 }
 
-fn batch(raw: &RawBatch, send_mode: SendMode) -> Result<BatchSettings> {
-    let default_bytes = match send_mode {
-        SendMode::Sync => DEFAULT_SYNC_REQUEST_BYTES,
-        SendMode::Async => DEFAULT_ASYNC_REQUEST_BYTES,
+fn batch(raw: &RawBatch, target: &TargetSettings) -> Result<BatchSettings> {
+    let default_bytes = match (target, target.send_mode()) {
+        (TargetSettings::Lambda(_), SendMode::Sync) => LAMBDA_SYNC_REQUEST_BYTES,
+        (TargetSettings::Lambda(_), SendMode::Async) => LAMBDA_ASYNC_REQUEST_BYTES,
+        (_, SendMode::Sync) => DEFAULT_SYNC_REQUEST_BYTES,
+        (_, SendMode::Async) => DEFAULT_ASYNC_REQUEST_BYTES,
     };
     Ok(BatchSettings {
         max_records: int_in(
@@ -329,9 +335,297 @@ fn sandbox(raw: RawSandbox) -> Result<SandboxSettings> {
     })
 }
 
-fn target(fc: Option<RawFc>, name: &str) -> Result<TargetSettings> {
-    let fc = fc.ok_or_else(|| ConfigError::invalid("target", "needs a [target.fc] table"))?;
-    Ok(TargetSettings::Fc(fc_settings(fc, name)?))
+/// Exactly one of `[target.fc]`, `[target.lambda]` and `[target.http]`, and its payload format.
+fn target(raw: RawTarget, name: &str, source: &SourceSettings) -> Result<(TargetSettings, Format)> {
+    let tables = [raw.fc.is_some(), raw.lambda.is_some(), raw.http.is_some()];
+    if tables.iter().filter(|set| **set).count() != 1 {
+        return Err(ConfigError::invalid(
+            "target",
+            "needs exactly one of [target.fc], [target.lambda] and [target.http]",
+        ));
+    }
+    if let Some(fc) = raw.fc {
+        let keys = FormatKeys {
+            table: "target.fc",
+            format: fc.format.clone(),
+            converter: fc.converter.clone(),
+            instance_id: fc.cloudevents_instance_id.clone(),
+        };
+        let account_id = fc.account_id.clone();
+        let settings = fc_settings(fc, name)?;
+        let format = keys.resolve("fc", name, source, account_id)?;
+        Ok((TargetSettings::Fc(settings), format))
+    } else if let Some(lambda) = raw.lambda {
+        let keys = FormatKeys {
+            table: "target.lambda",
+            format: lambda.format.clone(),
+            converter: lambda.converter.clone(),
+            instance_id: lambda.cloudevents_instance_id.clone(),
+        };
+        let format = keys.resolve("confluent", name, source, None)?;
+        Ok((TargetSettings::Lambda(lambda_settings(lambda)?), format))
+    } else {
+        let http = raw.http.expect("one table is set");
+        let keys = FormatKeys {
+            table: "target.http",
+            format: http.format.clone(),
+            converter: http.converter.clone(),
+            instance_id: http.cloudevents_instance_id.clone(),
+        };
+        let format = keys.resolve("fc", name, source, None)?;
+        Ok((TargetSettings::Http(http_settings(http)?), format))
+    }
+}
+
+/// The payload-format keys of a target table.
+struct FormatKeys {
+    table: &'static str,
+    format: Option<String>,
+    converter: Option<String>,
+    instance_id: Option<String>,
+}
+
+impl FormatKeys {
+    fn resolve(
+        self,
+        default: &str,
+        connector: &str,
+        source: &SourceSettings,
+        account_id: Option<String>,
+    ) -> Result<Format> {
+        let table = self.table;
+        #[derive(Clone, Copy)]
+        enum Kind {
+            Fc,
+            Confluent,
+            AwsKafkaEvent,
+            CloudEvents,
+        }
+        let kind = one_of(
+            &format!("{table}.format"),
+            Some(self.format.as_deref().unwrap_or(default)),
+            Kind::Fc,
+            &[
+                ("fc", Kind::Fc),
+                ("confluent", Kind::Confluent),
+                ("aws_kafka_event", Kind::AwsKafkaEvent),
+                ("cloudevents", Kind::CloudEvents),
+            ],
+        )?;
+        if self.converter.is_some() && !matches!(kind, Kind::Confluent) {
+            return Err(ConfigError::invalid(
+                format!("{table}.converter"),
+                "only applies to format = \"confluent\"",
+            ));
+        }
+        if self.instance_id.is_some() && !matches!(kind, Kind::CloudEvents) {
+            return Err(ConfigError::invalid(
+                format!("{table}.cloudevents_instance_id"),
+                "only applies to format = \"cloudevents\"",
+            ));
+        }
+        Ok(match kind {
+            Kind::Fc => Format::Fc,
+            Kind::Confluent => Format::Confluent {
+                converter: one_of(
+                    &format!("{table}.converter"),
+                    self.converter.as_deref(),
+                    Converter::Json,
+                    &[
+                        ("json", Converter::Json),
+                        ("escaped_json", Converter::EscapedJson),
+                    ],
+                )?,
+            },
+            Kind::AwsKafkaEvent => Format::AwsKafkaEvent {
+                bootstrap_servers: source.bootstrap_servers.clone(),
+            },
+            Kind::CloudEvents => {
+                let instance_id = self.instance_id.unwrap_or_else(|| connector.to_string());
+                let ok = made_of(&instance_id, 1..=128, |b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+                });
+                Format::CloudEvents(CloudEvents {
+                    instance_id: checked(
+                        &format!("{table}.cloudevents_instance_id"),
+                        &instance_id,
+                        ok,
+                        "must be 1-128 characters of letters, digits, '-', '_' and '.'",
+                    )?,
+                    account_id,
+                })
+            }
+        })
+    }
+}
+
+/// Lambda's rule for `FunctionName`: a name, `name:qualifier`, or a full or partial ARN.
+fn lambda_function(value: &str) -> Result<String> {
+    let ok = made_of(value, 1..=170, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'$')
+    }) && !value.ends_with(':');
+    checked(
+        "target.lambda.function",
+        value,
+        ok,
+        "must be a function name, name:alias, or ARN (arn:aws:lambda:<region>:<account>:function:<name>)",
+    )
+}
+
+/// The region in `arn:<partition>:lambda:<region>:…`.
+fn region_of_arn(function: &str) -> Option<&str> {
+    let mut parts = function.split(':');
+    (parts.next() == Some("arn")).then_some(())?;
+    parts.nth(2).filter(|region| !region.is_empty())
+}
+
+fn lambda_settings(raw: RawLambda) -> Result<LambdaSettings> {
+    let function = lambda_function(&raw.function)?;
+    let from_env = || {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    };
+    let region = raw
+        .region
+        .or_else(|| region_of_arn(&function).map(str::to_string))
+        .or_else(from_env)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "target.lambda.region",
+                "is required (or give an ARN, or set AWS_REGION)",
+            )
+        })?;
+    let ok = made_of(&region, 1..=64, |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+    });
+    let region = checked(
+        "target.lambda.region",
+        &region,
+        ok,
+        "must be a region like us-east-1",
+    )?;
+    let endpoint = match raw.endpoint {
+        Some(endpoint) => endpoint_url("target.lambda.endpoint", &endpoint)?,
+        None => {
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            endpoint_url(
+                "target.lambda.endpoint",
+                &format!("https://lambda.{region}.{suffix}"),
+            )?
+        }
+    };
+    let qualifier = raw
+        .qualifier
+        .map(|q| {
+            let ok = made_of(&q, 1..=128, |b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'$')
+            });
+            checked(
+                "target.lambda.qualifier",
+                &q,
+                ok,
+                "must be a version or alias: letters, digits, '-', '_' or $LATEST",
+            )
+        })
+        .transpose()?;
+    let send_mode = one_of(
+        "target.lambda.invocation_type",
+        raw.invocation_type.as_deref(),
+        SendMode::Sync,
+        &[("sync", SendMode::Sync), ("async", SendMode::Async)],
+    )?;
+    Ok(LambdaSettings {
+        endpoint,
+        region,
+        function,
+        qualifier,
+        send_mode,
+        profile: raw.profile,
+        // Confluent's `aws.lambda.socket.timeout` default; Lambda runs up to 15 minutes.
+        timeout: timeout("target.lambda.timeout_ms", raw.timeout_ms, 50_000)?,
+    })
+}
+
+fn timeout(field: &str, value: Option<i64>, default_ms: u64) -> Result<Duration> {
+    Ok(Duration::from_millis(int_in(
+        field,
+        value,
+        default_ms,
+        100..=86_400_000,
+    )?))
+}
+
+fn http_settings(raw: RawHttp) -> Result<HttpSettings> {
+    let field = "target.http.url";
+    let url = reqwest::Url::parse(&raw.url).map_err(|err| {
+        ConfigError::invalid(
+            field,
+            format!(
+                "must be a URL like https://host/path (got {:?}: {err})",
+                raw.url
+            ),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "must be an http:// or https:// URL with a host (got {:?})",
+                raw.url
+            ),
+        ));
+    }
+    let headers = raw
+        .headers
+        .into_iter()
+        .map(|(name, value)| {
+            let field = format!("target.http.headers.{name}");
+            let ok = made_of(&name, 1..=256, |b| {
+                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+            });
+            checked(&field, &name, ok, "must be an HTTP header name")?;
+            let value = expand_env(&field, &value)?;
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(ConfigError::invalid(field, "must not contain line breaks"));
+            }
+            Ok((name, value))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(HttpSettings {
+        url,
+        headers,
+        timeout: timeout("target.http.timeout_ms", raw.timeout_ms, 30_000)?,
+    })
+}
+
+/// Replaces each `${NAME}` with the environment variable `NAME`, so secrets
+/// stay out of the file. The error never shows the value.
+pub(crate) fn expand_env(field: &str, text: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            ConfigError::invalid(field, "has an unclosed ${…} environment reference")
+        })?;
+        let name = &after[..end];
+        let value = std::env::var(name).map_err(|_| {
+            ConfigError::invalid(
+                field,
+                format!("refers to environment variable {name}, which is not set"),
+            )
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// FC's rule for service and function names.
@@ -465,12 +759,7 @@ fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
         SendMode::Sync => 300_000,
         SendMode::Async => 30_000,
     };
-    let timeout = Duration::from_millis(int_in(
-        "target.fc.timeout_ms",
-        raw.timeout_ms,
-        default_timeout_ms,
-        100..=86_400_000,
-    )?);
+    let timeout = timeout("target.fc.timeout_ms", raw.timeout_ms, default_timeout_ms)?;
     let role = match raw.role {
         None => None,
         Some(role) => Some(role_settings(
@@ -536,7 +825,7 @@ fn role_settings(
     })
 }
 
-fn delivery(raw: RawDelivery, name: &str) -> Result<DeliverySettings> {
+fn delivery(raw: RawDelivery, name: &str, target: &TargetSettings) -> Result<DeliverySettings> {
     let backoff_initial = Duration::from_millis(int_in(
         "delivery.backoff_initial_ms",
         raw.backoff_initial_ms,
@@ -555,26 +844,87 @@ fn delivery(raw: RawDelivery, name: &str) -> Result<DeliverySettings> {
             "must not be less than delivery.backoff_initial_ms",
         ));
     }
+    let lambda = matches!(target, TargetSettings::Lambda(_));
+    let (failure_policy, log_errors) = failure_policy(&raw, lambda)?;
     let dead_letter_topic = match raw.dead_letter_topic {
         Some(topic) => topic_name("delivery.dead_letter_topic", &topic)?,
         None => format!("connect-error-{name}"),
+    };
+    let error_topic = match (log_errors, raw.error_topic) {
+        (true, topic) => Some(topic_name(
+            "delivery.error_topic",
+            &topic.unwrap_or_else(|| format!("error-{name}")),
+        )?),
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "delivery.error_topic",
+                "is only written with behavior_on_error = \"log\"",
+            ));
+        }
+    };
+    let sync = target.send_mode() == SendMode::Sync;
+    let success_topic = match raw.success_topic {
+        Some(topic) if topic.is_empty() => None,
+        Some(_) if !sync => {
+            return Err(ConfigError::invalid(
+                "delivery.success_topic",
+                "needs a synchronous target: an asynchronous invocation returns no result",
+            ));
+        }
+        Some(topic) => Some(topic_name("delivery.success_topic", &topic)?),
+        None if lambda && sync => Some(format!("success-{name}")),
+        None => None,
     };
     Ok(DeliverySettings {
         retries: int_in("delivery.retries", raw.retries, DEFAULT_RETRIES, 0..=10)?,
         backoff_initial,
         backoff_max,
-        failure_policy: one_of(
-            "delivery.failure_policy",
-            raw.failure_policy.as_deref(),
-            FailurePolicy::Continue,
-            &[
-                ("continue", FailurePolicy::Continue),
-                ("stop", FailurePolicy::Stop),
-            ],
-        )?,
+        failure_policy,
         dead_letter_topic,
         create_topics: raw.create_topics.unwrap_or(true),
+        success_topic,
+        error_topic,
     })
+}
+
+/// `failure_policy`, or Confluent's `behavior_on_error` (one or the other),
+/// and whether failures are reported to the error topic. `fail` stops the
+/// partition, `ignore` skips the records and `log` reports them and goes
+/// on; records that are skipped still go to the dead-letter topic.
+fn failure_policy(raw: &RawDelivery, lambda: bool) -> Result<(FailurePolicy, bool)> {
+    match (&raw.failure_policy, &raw.behavior_on_error) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "delivery.behavior_on_error",
+            "set either delivery.failure_policy or delivery.behavior_on_error, not both",
+        )),
+        (None, Some(behavior)) => one_of(
+            "delivery.behavior_on_error",
+            Some(behavior),
+            (FailurePolicy::Continue, true),
+            &[
+                ("fail", (FailurePolicy::Stop, false)),
+                ("ignore", (FailurePolicy::Continue, false)),
+                ("log", (FailurePolicy::Continue, true)),
+            ],
+        ),
+        (policy, None) => {
+            let policy = one_of(
+                "delivery.failure_policy",
+                policy.as_deref(),
+                FailurePolicy::Continue,
+                &[
+                    ("continue", FailurePolicy::Continue),
+                    ("stop", FailurePolicy::Stop),
+                ],
+            )?;
+            // Confluent Cloud's Lambda sink logs errors by default.
+            Ok((
+                policy,
+                lambda && policy == FailurePolicy::Continue && raw.failure_policy.is_none(),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

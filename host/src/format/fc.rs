@@ -17,10 +17,7 @@
 //! `"valueEncoding":"base64"` (in its alphabetical place). Valid UTF-8 is
 //! always sent as a plain JSON string, so ordinary payloads are unchanged.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
-use super::{Element, Request, json_arrays, push_json_str};
+use super::{Element, Request, json_arrays, push_bytes, push_json_str};
 use crate::transform::Record;
 
 /// Encodes `records` into requests of at most `max_records` records and `max_bytes` bytes.
@@ -96,23 +93,6 @@ fn element(record: &Record, with_key: bool, with_value: bool) -> Vec<u8> {
     out.extend_from_slice(value_size.to_string().as_bytes());
     out.push(b'}');
     out
-}
-
-/// Writes bytes as a JSON string: the text itself when it is UTF-8, else
-/// base64 (returning the encoding's name).
-fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Option<&'static str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            push_json_str(out, text);
-            None
-        }
-        Err(_) => {
-            out.push(b'"');
-            out.extend_from_slice(STANDARD.encode(bytes).as_bytes());
-            out.push(b'"');
-            Some("base64")
-        }
-    }
 }
 
 #[cfg(test)]
@@ -234,6 +214,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use proptest::prelude::*;
 
     use super::*;

@@ -1,9 +1,145 @@
 //! Payload formats: how a batch of records becomes request bodies, each
 //! within the request size limit.
+//!
+//! - `fc`: the managed Function Compute connector's array (the default for FC);
+//! - `confluent`: Confluent's Lambda sink, `[{"payload":{…}}]`;
+//! - `aws_kafka_event`: the event AWS Lambda's Kafka trigger sends;
+//! - `cloudevents`: the CloudEvents envelope Alibaba EventBridge uses for Kafka.
+//!
+//! Bytes that are not UTF-8 are never mangled: where a format carries text,
+//! such a key or value travels as standard base64 and its object says so
+//! with `keyEncoding`/`valueEncoding: "base64"`.
 
+pub mod aws_kafka_event;
+pub mod cloudevents;
+pub mod confluent;
 pub mod fc;
 
 use std::ops::Range;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::transform::Record;
+
+/// How records are laid out in a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// The managed FC connector's array.
+    Fc,
+    /// Confluent's Lambda sink connector.
+    Confluent {
+        /// How keys and values that are JSON are embedded.
+        converter: Converter,
+    },
+    /// AWS Lambda's Kafka event (`eventSource = "SelfManagedKafka"`).
+    AwsKafkaEvent {
+        /// Sent as `bootstrapServers`.
+        bootstrap_servers: String,
+    },
+    /// Alibaba EventBridge's CloudEvents for Kafka.
+    CloudEvents(CloudEvents),
+}
+
+/// Confluent's record converters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Converter {
+    /// `JsonKeyValueConverter`: JSON keys and values embedded as JSON, anything else as a string.
+    Json,
+    /// `EscapedJsonKeyValueConverter`: always strings.
+    EscapedJson,
+}
+
+/// What the CloudEvents envelope names besides the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudEvents {
+    /// The Kafka instance in `subject` (`acs:alikafka_<instance>:topic:<topic>`).
+    pub instance_id: String,
+    /// `aliyunaccountid`, when known.
+    pub account_id: Option<String>,
+}
+
+/// A batch as request bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Encoded {
+    /// The bodies, in record order.
+    pub requests: Vec<Request>,
+    /// Records that do not fit in a request even alone (formats without an
+    /// overflow marker); they are dead-lettered, never sent.
+    pub too_large: Vec<usize>,
+}
+
+impl Format {
+    /// The name used in the configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Fc => "fc",
+            Format::Confluent { .. } => "confluent",
+            Format::AwsKafkaEvent { .. } => "aws_kafka_event",
+            Format::CloudEvents(_) => "cloudevents",
+        }
+    }
+
+    /// Encodes `records` into bodies of at most `max_records` records and `max_bytes` bytes.
+    pub fn encode(&self, records: &[Record], max_records: usize, max_bytes: usize) -> Encoded {
+        match self {
+            Format::Fc => Encoded {
+                requests: fc::requests(records, max_records, max_bytes),
+                too_large: Vec::new(),
+            },
+            Format::Confluent { converter } => arrays(
+                records.iter().map(|r| confluent::element(r, *converter)),
+                max_records,
+                max_bytes,
+            ),
+            Format::AwsKafkaEvent { bootstrap_servers } => {
+                aws_kafka_event::encode(records, bootstrap_servers, max_records, max_bytes)
+            }
+            Format::CloudEvents(options) => arrays(
+                records.iter().map(|r| cloudevents::element(r, options)),
+                max_records,
+                max_bytes,
+            ),
+        }
+    }
+}
+
+/// JSON arrays of the elements that fit; the others are `too_large`. A
+/// request never spans a too-large record, so each carries a range.
+fn arrays(
+    elements: impl Iterator<Item = Vec<u8>>,
+    max_records: usize,
+    max_bytes: usize,
+) -> Encoded {
+    let mut encoded = Encoded::default();
+    let mut run: Vec<Element> = Vec::new();
+    let mut run_start = 0;
+    let flush = |run: &mut Vec<Element>, start: usize, encoded: &mut Encoded| {
+        let requests = json_arrays(std::mem::take(run), max_records, max_bytes);
+        encoded
+            .requests
+            .extend(requests.into_iter().map(|r| Request {
+                records: r.records.start + start..r.records.end + start,
+                ..r
+            }));
+    };
+    for (i, json) in elements.enumerate() {
+        if json.len() + 2 <= max_bytes {
+            if run.is_empty() {
+                run_start = i;
+            }
+            run.push(Element {
+                json,
+                overflow: false,
+            });
+        } else {
+            flush(&mut run, run_start, &mut encoded);
+            encoded.too_large.push(i);
+        }
+    }
+    flush(&mut run, run_start, &mut encoded);
+    encoded
+}
 
 /// One request body and the records it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +201,37 @@ pub(crate) fn json_arrays(
     requests
 }
 
-/// Appends `bytes` as a JSON string.
+/// Appends `text` as a JSON string.
 pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+}
+
+/// Writes bytes as a JSON string: the text itself when it is UTF-8, else
+/// base64 (returning the encoding's name).
+pub(crate) fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Option<&'static str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            push_json_str(out, text);
+            None
+        }
+        Err(_) => {
+            out.push(b'"');
+            out.extend_from_slice(STANDARD.encode(bytes).as_bytes());
+            out.push(b'"');
+            Some("base64")
+        }
+    }
+}
+
+/// Appends `,"<field>Encoding":"<encoding>"` when the bytes were not text.
+pub(crate) fn push_encoding(out: &mut Vec<u8>, field: &str, encoding: Option<&str>) {
+    if let Some(encoding) = encoding {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b"Encoding\":\"");
+        out.extend_from_slice(encoding.as_bytes());
+        out.push(b'"');
+    }
 }
 
 #[cfg(test)]

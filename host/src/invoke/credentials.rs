@@ -151,31 +151,14 @@ impl Credentials {
 /// (`access_key_id`, `access_key_secret`, optional `security_token`).
 /// `Err(None)` when the profile has none.
 fn from_ini(text: &str, profile: &str) -> Result<Credentials, Option<String>> {
-    let mut section = String::new();
-    let (mut id, mut secret, mut token) = (None, None, None);
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-            continue;
-        }
-        if section != profile {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(Some(format!("[{profile}]: a line is not `key = value`")));
-        };
-        let value = value.trim().to_string();
-        match key.trim() {
-            "access_key_id" => id = Some(value),
-            "access_key_secret" => secret = Some(value),
-            "security_token" | "sts_token" => token = Some(value),
-            _ => {}
-        }
-    }
-    match (id, secret) {
+    let mut pairs = super::ini::section(text, profile)?.ok_or(None)?;
+    let token = pairs
+        .remove("security_token")
+        .or_else(|| pairs.remove("sts_token"));
+    match (
+        pairs.remove("access_key_id"),
+        pairs.remove("access_key_secret"),
+    ) {
         (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, token)),
         (None, None) => Err(None),
         _ => Err(Some(format!(

@@ -2,11 +2,11 @@
 //! "FC" signature) and FC 3.0 (`2023-03-30`, ACS3-HMAC-SHA256), signed as the
 //! official SDKs sign them.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::credentials::{CredentialProvider, Credentials, RoleProvider};
-use super::{Failure, Response, Verdict, retry_after};
+use super::{Dialect, Failure, Target, Verdict, header_map, http_client};
 use crate::config::{FcApi, FcSettings, SendMode};
 
 /// Sends batches to one function.
@@ -32,12 +32,7 @@ impl FcTarget {
     /// # Errors
     /// An HTTP client that cannot be built.
     pub fn with_credentials(settings: FcSettings, base: Credentials) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            // FC closes idle connections after 90 s; close ours first.
-            .pool_idle_timeout(std::time::Duration::from_secs(50))
-            .user_agent(concat!("fcsink/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(settings.timeout)?;
         let credentials = match &settings.role {
             Some(role) => CredentialProvider::Role(Box::new(RoleProvider::new(
                 base,
@@ -62,7 +57,7 @@ impl FcTarget {
     }
 
     /// `fc:<service>/<function>:<qualifier>` or `fc3:<function>:<qualifier>`.
-    pub fn describe(&self) -> String {
+    fn name(&self) -> String {
         match &self.settings.api {
             FcApi::V2 { service } => format!(
                 "fc:{service}/{}:{}",
@@ -73,7 +68,7 @@ impl FcTarget {
     }
 
     /// Invokes the function with `body` and classifies the answer.
-    pub async fn send(&self, body: bytes::Bytes) -> Verdict {
+    async fn invoke(&self, body: bytes::Bytes) -> Verdict {
         let credentials = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) => {
@@ -102,7 +97,7 @@ impl FcTarget {
         let result = self
             .http
             .post(url)
-            .headers(to_header_map(&headers))
+            .headers(header_map(&headers))
             .body(body)
             .send()
             .await;
@@ -221,17 +216,14 @@ impl FcTarget {
     }
 }
 
-fn to_header_map(headers: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            map.insert(name, value);
-        }
+impl Target for FcTarget {
+    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.invoke(body))
     }
-    map
+
+    fn describe(&self) -> String {
+        self.name()
+    }
 }
 
 fn now_http_date() -> String {
@@ -250,87 +242,19 @@ fn nonce() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// What an answer from FC means: 2xx is delivered unless `X-Fc-Error-Type`
-/// says the function failed; 408, 429 and 5xx (but 501) and network errors
-/// are worth retrying; other 4xx are not.
+/// How FC reports errors: `X-Fc-Error-Type` on a 200 for a function
+/// error, `ErrorCode`/`ErrorMessage` in the body otherwise.
+const FC: Dialect = Dialect {
+    function_error: Some("x-fc-error-type"),
+    function_error_type: None,
+    code_header: None,
+    code_fields: &["ErrorCode", "errorCode", "Code", "code"],
+    message_fields: &["ErrorMessage", "errorMessage", "Message", "message"],
+};
+
+/// What an answer from FC means (see [`super::classify`]).
 pub async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Verdict {
-    let response = match result {
-        Ok(response) => response,
-        Err(err) => {
-            return Verdict::Retry {
-                failure: Failure {
-                    code: if err.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "network".into()
-                    },
-                    message: err.without_url().to_string(),
-                    status: None,
-                },
-                after: None,
-            };
-        }
-    };
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = match response.bytes().await {
-        Ok(body) => body.to_vec(),
-        Err(err) => {
-            return Verdict::Retry {
-                failure: Failure {
-                    code: "network".into(),
-                    message: format!("reading the response: {}", err.without_url()),
-                    status: Some(status),
-                },
-                after: None,
-            };
-        }
-    };
-    let function_error = headers.get("x-fc-error-type").and_then(|v| v.to_str().ok());
-    match (status, function_error) {
-        (200..=299, None) => Verdict::Delivered(Response { status, body }),
-        (200..=299, Some(error_type)) => Verdict::Retry {
-            failure: Failure {
-                code: error_type.to_string(),
-                message: field(&body, &["errorMessage", "ErrorMessage"])
-                    .unwrap_or_else(|| lossy(&body)),
-                status: Some(status),
-            },
-            after: None,
-        },
-        _ => {
-            let failure = Failure {
-                code: field(&body, &["ErrorCode", "errorCode", "Code", "code"])
-                    .unwrap_or_else(|| format!("http-{status}")),
-                message: field(
-                    &body,
-                    &["ErrorMessage", "errorMessage", "Message", "message"],
-                )
-                .unwrap_or_else(|| lossy(&body)),
-                status: Some(status),
-            };
-            if status == 408 || status == 429 || (status >= 500 && status != 501) {
-                Verdict::Retry {
-                    failure,
-                    after: retry_after(&headers),
-                }
-            } else {
-                Verdict::Reject(failure)
-            }
-        }
-    }
-}
-
-fn field(body: &[u8], names: &[&str]) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    names
-        .iter()
-        .find_map(|name| json.get(*name).and_then(|v| v.as_str()).map(str::to_string))
-}
-
-fn lossy(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    text.chars().take(512).collect()
+    super::classify(result, &FC).await
 }
 
 #[cfg(test)]

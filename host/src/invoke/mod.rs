@@ -4,10 +4,17 @@
 //! delivered, worth retrying, or rejected. The retry loop (`retry.rs`)
 //! decides what to do with it.
 
+pub mod aws_credentials;
 pub mod credentials;
 pub mod fc;
+pub mod http;
+mod ini;
+pub mod lambda;
+pub mod partial;
 
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::config::TargetSettings;
 
@@ -57,37 +64,166 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// The function fcsink invokes.
-pub enum Target {
-    /// Alibaba Cloud Function Compute.
-    Fc(fc::FcTarget),
-}
-
-impl Target {
-    /// Builds the target from validated settings; credentials come from the environment.
-    ///
-    /// # Errors
-    /// Missing credentials, or an HTTP client that cannot be built.
-    pub fn from_settings(settings: &TargetSettings) -> anyhow::Result<Self> {
-        match settings {
-            TargetSettings::Fc(fc) => Ok(Target::Fc(fc::FcTarget::new(fc.clone())?)),
-        }
-    }
-
+/// A function fcsink invokes: one module per service, each sending a body
+/// and classifying the answer. Retries, dead letters and commits are the
+/// pipeline's, the same for every target.
+pub trait Target: Send + Sync {
     /// Sends one body and classifies the answer. `Bytes` so that retries
     /// resend the same buffer without copying it.
-    pub async fn send(&self, body: bytes::Bytes) -> Verdict {
-        match self {
-            Target::Fc(fc) => fc.send(body).await,
-        }
-    }
+    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict>;
 
     /// Names the target in logs and dead-letter headers.
-    pub fn describe(&self) -> String {
-        match self {
-            Target::Fc(fc) => fc.describe(),
+    fn describe(&self) -> String;
+}
+
+/// Builds the configured target; credentials come from the environment.
+///
+/// # Errors
+/// Missing credentials, or an HTTP client that cannot be built.
+pub fn from_settings(settings: &TargetSettings) -> anyhow::Result<Box<dyn Target>> {
+    Ok(match settings {
+        TargetSettings::Fc(fc) => Box::new(fc::FcTarget::new(fc.clone())?),
+        TargetSettings::Lambda(lambda) => Box::new(lambda::LambdaTarget::new(lambda.clone())?),
+        TargetSettings::Http(http) => Box::new(http::HttpTarget::new(http.clone())?),
+    })
+}
+
+/// How a service reports errors, for [`classify`].
+pub(crate) struct Dialect {
+    /// The header that marks a function error on a 2xx answer.
+    pub function_error: Option<&'static str>,
+    /// A JSON field of a function error's body naming its type, preferred
+    /// to the header's value as the error code.
+    pub function_error_type: Option<&'static str>,
+    /// A header carrying the error code (`x-amzn-ErrorType: Code:…`).
+    pub code_header: Option<&'static str>,
+    /// JSON fields that may hold the error code, tried in order.
+    pub code_fields: &'static [&'static str],
+    /// JSON fields that may hold the error message, tried in order.
+    pub message_fields: &'static [&'static str],
+}
+
+/// What an HTTP answer means: 2xx is delivered unless the function-error
+/// header says the function failed (worth retrying); 408, 429 and 5xx (but
+/// 501) and network errors are worth retrying, after `Retry-After` when
+/// given; other 4xx are not.
+pub(crate) async fn classify(
+    result: Result<reqwest::Response, reqwest::Error>,
+    dialect: &Dialect,
+) -> Verdict {
+    let network = |code: &str, message: String, status: Option<u16>| Verdict::Retry {
+        failure: Failure {
+            code: code.into(),
+            message,
+            status,
+        },
+        after: None,
+    };
+    let response = match result {
+        Ok(response) => response,
+        Err(err) if err.is_timeout() => {
+            return network("timeout", err.without_url().to_string(), None);
+        }
+        Err(err) => return network("network", err.without_url().to_string(), None),
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.bytes().await {
+        Ok(body) => body.to_vec(),
+        Err(err) => {
+            let message = format!("reading the response: {}", err.without_url());
+            return network("network", message, Some(status));
+        }
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let function_error = dialect.function_error.and_then(header);
+    let message = || field(&body, dialect.message_fields).unwrap_or_else(|| lossy(&body));
+    match (status, function_error) {
+        (200..=299, None) => Verdict::Delivered(Response { status, body }),
+        (200..=299, Some(error_type)) => Verdict::Retry {
+            failure: Failure {
+                code: dialect
+                    .function_error_type
+                    .and_then(|name| field(&body, &[name]))
+                    .unwrap_or_else(|| error_type.to_string()),
+                message: message(),
+                status: Some(status),
+            },
+            after: None,
+        },
+        _ => {
+            let code = dialect
+                .code_header
+                .and_then(header)
+                // `x-amzn-ErrorType` may carry a URL after the code.
+                .map(|v| v.split(':').next().unwrap_or(v).to_string())
+                .or_else(|| field(&body, dialect.code_fields))
+                .or_else(|| xml_element(&body, "Code"))
+                .unwrap_or_else(|| format!("http-{status}"));
+            let failure = Failure {
+                code,
+                message: field(&body, dialect.message_fields)
+                    .or_else(|| xml_element(&body, "Message"))
+                    .unwrap_or_else(|| lossy(&body)),
+                status: Some(status),
+            };
+            if status == 408 || status == 429 || (status >= 500 && status != 501) {
+                Verdict::Retry {
+                    failure,
+                    after: retry_after(&headers),
+                }
+            } else {
+                Verdict::Reject(failure)
+            }
         }
     }
+}
+
+/// The first of `names` that is a string field of the JSON body.
+fn field(body: &[u8], names: &[&str]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    names
+        .iter()
+        .find_map(|name| json.get(*name).and_then(|v| v.as_str()).map(str::to_string))
+}
+
+/// `<name>text</name>` in an XML error body (AWS query-protocol errors).
+fn xml_element(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + text[start..].find(&format!("</{name}>"))?;
+    Some(text[start..end].to_string())
+}
+
+/// The start of a body as text, for messages.
+fn lossy(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(512).collect()
+}
+
+/// A header map from name/value pairs; pairs that are not valid HTTP are skipped.
+pub(crate) fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderName, HeaderValue};
+    let mut map = reqwest::header::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.insert(name, value);
+        }
+    }
+    map
+}
+
+/// An HTTP client for one target.
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        // Services close idle connections after 60-90 s; close ours first.
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("fcsink/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Reads `Retry-After` (seconds) or `x-acs-retry-after` (milliseconds).

@@ -58,7 +58,9 @@ fn the_documented_example_is_valid() {
     assert_eq!(s.batch.max_records, 20);
     assert_eq!(s.batch.max_bytes, DEFAULT_ASYNC_REQUEST_BYTES);
     assert_eq!(s.transforms.len(), 1);
-    let TargetSettings::Fc(fc) = &s.target;
+    let TargetSettings::Fc(fc) = &s.target else {
+        panic!("not FC")
+    };
     assert_eq!(
         fc.api,
         FcApi::V2 {
@@ -157,7 +159,9 @@ fn endpoint_is_derived_from_account_and_region() {
         "account_id = \"123\"\nregion = \"cn-shanghai\"\ninternal = true",
     );
     let s = Settings::from_toml(&text).unwrap();
-    let TargetSettings::Fc(fc) = &s.target;
+    let TargetSettings::Fc(fc) = &s.target else {
+        panic!("not FC")
+    };
     assert_eq!(
         fc.endpoint.as_str(),
         "https://123.cn-shanghai-internal.fc.aliyuncs.com/"
@@ -171,7 +175,9 @@ fn role_names_become_arns() {
         "qualifier = \"LATEST\"\naccount_id = \"42\"\nrole = \"AliyunKafkaConnectorRole\"",
     );
     let s = Settings::from_toml(&text).unwrap();
-    let TargetSettings::Fc(fc) = &s.target;
+    let TargetSettings::Fc(fc) = &s.target else {
+        panic!("not FC")
+    };
     let role = fc.role.as_ref().unwrap();
     assert_eq!(role.arn, "acs:ram::42:role/AliyunKafkaConnectorRole");
     assert_eq!(role.session_name, "fcsink-kafka-fc-sink");

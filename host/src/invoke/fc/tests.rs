@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{FcApi, FcSettings, SendMode};
+use crate::invoke::Response;
 
 const KEY_ID: &str = "LTAI5tTestKeyId0000000";
 const SECRET: &str = "TestSecretForFcsinkVectors00000";

@@ -1,0 +1,67 @@
+//! Plain HTTP(S): POST the body to a URL with the configured headers.
+//! Any 2xx is success; the retry rules are the same as for the functions.
+
+use futures::future::BoxFuture;
+
+use super::{Dialect, Target, Verdict, header_map, http_client};
+use crate::config::HttpSettings;
+
+/// A generic endpoint has no function-error header and no error schema.
+const HTTP: Dialect = Dialect {
+    function_error: None,
+    function_error_type: None,
+    code_header: None,
+    code_fields: &["code", "error"],
+    message_fields: &["message", "error_description", "detail"],
+};
+
+/// Posts batches to one URL.
+pub struct HttpTarget {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl HttpTarget {
+    /// A target for `settings`; `Content-Type` is `application/json` unless configured.
+    ///
+    /// # Errors
+    /// An HTTP client that cannot be built.
+    pub fn new(settings: HttpSettings) -> anyhow::Result<Self> {
+        let mut headers = settings.headers.clone();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Ok(HttpTarget {
+            http: http_client(settings.timeout)?,
+            headers: header_map(&headers),
+            url: settings.url,
+        })
+    }
+}
+
+impl Target for HttpTarget {
+    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict> {
+        Box::pin(async move {
+            let result = self
+                .http
+                .post(self.url.clone())
+                .headers(self.headers.clone())
+                .body(body)
+                .send()
+                .await;
+            super::classify(result, &HTTP).await
+        })
+    }
+
+    /// `http:<url without query>`: queries may carry tokens.
+    fn describe(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_query(None);
+        let _ = url.set_password(None);
+        format!("http:{url}")
+    }
+}
