@@ -441,7 +441,9 @@ impl FormatKeys {
                 bootstrap_servers: source.bootstrap_servers.clone(),
             },
             Kind::CloudEvents => {
-                let instance_id = self.instance_id.unwrap_or_else(|| connector.to_string());
+                let instance_id = self
+                    .instance_id
+                    .unwrap_or_else(|| format!("alikafka_{connector}"));
                 let ok = made_of(&instance_id, 1..=128, |b| {
                     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
                 });

@@ -4,7 +4,7 @@
 //!
 //! ```json
 //! [{"specversion":"1.0","id":"…","source":"acs:alikafka","type":"alikafka:Topic:Message",
-//!   "subject":"acs:alikafka_<instance>:topic:<topic>",
+//!   "subject":"acs:<instance id>:topic:<topic>",
 //!   "datacontenttype":"application/json; charset=utf-8","time":"2022-06-23T02:49:51.589Z",
 //!   "aliyunaccountid":"…","data":{"topic":"t","partition":7,"offset":25,
 //!   "timestamp":1655952591589,"headers":{"headers":[],"isReadOnly":false},
@@ -36,10 +36,7 @@ pub(crate) fn element(record: &Record, options: &CloudEvents) -> Vec<u8> {
     );
     push_json_str(
         &mut out,
-        &format!(
-            "acs:alikafka_{}:topic:{}",
-            options.instance_id, record.topic
-        ),
+        &format!("acs:{}:topic:{}", options.instance_id, record.topic),
     );
     out.extend_from_slice(b",\"datacontenttype\":\"application/json; charset=utf-8\",\"time\":\"");
     out.extend_from_slice(time_of(record.timestamp).as_bytes());
@@ -138,7 +135,7 @@ mod tests {
     #[test]
     fn matches_the_documented_event_shape() {
         let options = CloudEvents {
-            instance_id: "pre-cn-i7m2t7t1".into(),
+            instance_id: "alikafka_pre-cn-i7m2t7t1".into(),
             account_id: Some("164901546557".into()),
         };
         let text = String::from_utf8(element(&record(), &options)).unwrap();

@@ -53,7 +53,8 @@ pub enum Converter {
 /// What the CloudEvents envelope names besides the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudEvents {
-    /// The Kafka instance in `subject` (`acs:alikafka_<instance>:topic:<topic>`).
+    /// The Kafka instance ID in `subject` (`acs:<instance id>:topic:<topic>`),
+    /// e.g. `alikafka_pre-cn-xxxx`.
     pub instance_id: String,
     /// `aliyunaccountid`, when known.
     pub account_id: Option<String>,
@@ -287,3 +288,6 @@ mod tests {
         assert!(json_arrays(Vec::new(), 20, 100).is_empty());
     }
 }
+
+#[cfg(test)]
+mod golden;

@@ -1,4 +1,5 @@
 use super::super::*;
+use crate::format::{CloudEvents, Converter, Format};
 
 /// The example from the configuration reference.
 const EXAMPLE: &str = r#"
@@ -245,4 +246,168 @@ mod properties {
             }
         }
     }
+}
+
+/// The example target replaced by `target` (a TOML table).
+fn with_target(target: &str) -> String {
+    let start = EXAMPLE.find("[target.fc]").unwrap();
+    let end = EXAMPLE.find("[delivery]").unwrap();
+    format!("{}{target}\n{}", &EXAMPLE[..start], &EXAMPLE[end..])
+        .replace("failure_policy = \"continue\"\n", "")
+}
+
+#[test]
+fn lambda_defaults_follow_confluent() {
+    let s = Settings::from_toml(&with_target(
+        "[target.lambda]\nfunction = \"Add\"\nregion = \"eu-west-1\"",
+    ))
+    .unwrap();
+    let TargetSettings::Lambda(lambda) = &s.target else {
+        panic!("not Lambda")
+    };
+    assert_eq!(
+        lambda.endpoint.as_str(),
+        "https://lambda.eu-west-1.amazonaws.com/"
+    );
+    assert_eq!(lambda.send_mode, SendMode::Sync);
+    assert_eq!(
+        s.format,
+        Format::Confluent {
+            converter: Converter::Json
+        }
+    );
+    assert_eq!(s.batch.max_bytes, LAMBDA_SYNC_REQUEST_BYTES);
+    assert_eq!(s.delivery.failure_policy, FailurePolicy::Continue);
+    assert_eq!(
+        s.delivery.success_topic.as_deref(),
+        Some("success-kafka-fc-sink")
+    );
+    assert_eq!(
+        s.delivery.error_topic.as_deref(),
+        Some("error-kafka-fc-sink")
+    );
+
+    let s = Settings::from_toml(&with_target(
+        "[target.lambda]\nfunction = \"arn:aws:lambda:ap-south-1:123456789012:function:Add:live\"\ninvocation_type = \"async\"\nformat = \"aws_kafka_event\"",
+    ))
+    .unwrap();
+    let TargetSettings::Lambda(lambda) = &s.target else {
+        panic!("not Lambda")
+    };
+    assert_eq!(lambda.region, "ap-south-1", "taken from the ARN");
+    assert_eq!(s.batch.max_bytes, LAMBDA_ASYNC_REQUEST_BYTES);
+    assert_eq!(s.delivery.success_topic, None, "async calls return nothing");
+    assert_eq!(
+        s.format,
+        Format::AwsKafkaEvent {
+            bootstrap_servers: "127.0.0.1:9092".into()
+        }
+    );
+}
+
+#[test]
+fn behavior_on_error_maps_onto_the_failure_policy() {
+    let lambda = "[target.lambda]\nfunction = \"Add\"\nregion = \"eu-west-1\"";
+    let with_behavior = |behavior: &str| {
+        with_target(lambda).replace(
+            "[delivery]\n",
+            &format!("[delivery]\nbehavior_on_error = \"{behavior}\"\n"),
+        )
+    };
+    let fail = Settings::from_toml(&with_behavior("fail")).unwrap();
+    assert_eq!(fail.delivery.failure_policy, FailurePolicy::Stop);
+    assert_eq!(fail.delivery.error_topic, None);
+    let ignore = Settings::from_toml(&with_behavior("ignore")).unwrap();
+    assert_eq!(ignore.delivery.failure_policy, FailurePolicy::Continue);
+    assert_eq!(ignore.delivery.error_topic, None);
+    let log = Settings::from_toml(&with_behavior("log")).unwrap();
+    assert_eq!(
+        log.delivery.error_topic.as_deref(),
+        Some("error-kafka-fc-sink")
+    );
+
+    let err = error_of(&with_behavior("drop"));
+    assert!(
+        err.contains("`delivery.behavior_on_error`") && err.contains("fail, ignore, log"),
+        "{err}"
+    );
+    let both =
+        with_behavior("log").replace("[delivery]\n", "[delivery]\nfailure_policy = \"stop\"\n");
+    assert!(error_of(&both).contains("not both"));
+    let stray = EXAMPLE.replace("[delivery]\n", "[delivery]\nerror_topic = \"errors\"\n");
+    assert!(error_of(&stray).contains("`delivery.error_topic`"));
+    let async_success = EXAMPLE.replace("[delivery]\n", "[delivery]\nsuccess_topic = \"ok\"\n");
+    assert!(error_of(&async_success).contains("needs a synchronous target"));
+}
+
+#[test]
+fn a_target_and_its_format_keys_are_checked() {
+    assert!(error_of(&with_target("[target]")).contains("exactly one of"));
+    let two = format!("{EXAMPLE}\n[target.http]\nurl = \"https://example.com/hook\"\n");
+    assert!(error_of(&two).contains("exactly one of"));
+    let err = error_of(&with_target(
+        "[target.lambda]\nfunction = \"bad name!\"\nregion = \"us-east-1\"",
+    ));
+    assert!(err.contains("`target.lambda.function`"), "{err}");
+    let err = error_of(&with(
+        "send_mode = \"async\"",
+        "send_mode = \"async\"\nformat = \"xml\"",
+    ));
+    assert!(
+        err.contains("`target.fc.format`") && err.contains("cloudevents"),
+        "{err}"
+    );
+    let err = error_of(&with(
+        "send_mode = \"async\"",
+        "send_mode = \"async\"\nconverter = \"json\"",
+    ));
+    assert!(
+        err.contains("`target.fc.converter`") && err.contains("confluent"),
+        "{err}"
+    );
+    let s = Settings::from_toml(&with(
+        "send_mode = \"async\"",
+        "send_mode = \"async\"\nformat = \"cloudevents\"\naccount_id = \"1234567890123456\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        s.format,
+        Format::CloudEvents(CloudEvents {
+            instance_id: "alikafka_kafka-fc-sink".into(),
+            account_id: Some("1234567890123456".into()),
+        })
+    );
+}
+
+#[test]
+fn http_headers_take_values_from_the_environment() {
+    // SAFETY: this test alone reads and writes this variable.
+    unsafe { std::env::set_var("FCSINK_RULES_TEST_TOKEN", "s3cret") };
+    let s = Settings::from_toml(&with_target(
+        "[target.http]\nurl = \"https://example.com/hook?x=1\"\nheaders = { Authorization = \"Bearer ${FCSINK_RULES_TEST_TOKEN}\", X-Source = \"fcsink\" }",
+    ))
+    .unwrap();
+    let TargetSettings::Http(http) = &s.target else {
+        panic!("not HTTP")
+    };
+    assert!(
+        http.headers
+            .contains(&("Authorization".into(), "Bearer s3cret".into()))
+    );
+    assert_eq!(s.format, Format::Fc);
+    assert!(
+        !format!("{http:?}").contains("s3cret"),
+        "Debug shows no header values"
+    );
+
+    let err = error_of(&with_target(
+        "[target.http]\nurl = \"https://example.com/\"\nheaders = { Authorization = \"${FCSINK_RULES_TEST_UNSET}\" }",
+    ));
+    assert!(
+        err.contains("`target.http.headers.Authorization`")
+            && err.contains("FCSINK_RULES_TEST_UNSET"),
+        "{err}"
+    );
+    let err = error_of(&with_target("[target.http]\nurl = \"ftp://example.com/\""));
+    assert!(err.contains("`target.http.url`"), "{err}");
 }
