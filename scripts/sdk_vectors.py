@@ -6,27 +6,26 @@ script with it:
 
     python3 -m venv .venv
     .venv/bin/pip install aliyun-fc2 alibabacloud-tea-openapi \
-        alibabacloud-openapi-util alibabacloud-credentials
-    .venv/bin/python3 scripts/sdk_vectors.py
+        alibabacloud-openapi-util alibabacloud-credentials botocore
+    .venv/bin/python3 scripts/sdk_vectors.py            # every section
+    .venv/bin/python3 scripts/sdk_vectors.py sigv4      # only the AWS (botocore) vectors
 
 The vectors in the tests were produced with aliyun-fc2 2.5.2, alibabacloud-tea-openapi
-0.4.6, alibabacloud-openapi-util 0.2.4 and alibabacloud-credentials 1.0.12 (the first
-lines of the output name the installed versions).
+0.4.6, alibabacloud-openapi-util 0.2.4, alibabacloud-credentials 1.0.12 and botocore
+1.43.11 (the first lines of each section name the installed versions). Each section
+imports only its own SDK, so `sigv4` runs with botocore alone.
 
 Every input is fixed, so the output only changes when an SDK changes how it signs.
 The Rust tests name the vector (the `[section] name` lines) they copy.
 """
 
+import datetime
 import hashlib
 import importlib.metadata
 import logging
+import sys
 from types import SimpleNamespace
-
-from fc2.auth import Auth
-from alibabacloud_tea_openapi import utils as tea_utils
-from alibabacloud_tea_openapi.utils import Utils as TeaUtils
-from alibabacloud_openapi_util.client import Client as OpenApiUtil
-from alibabacloud_credentials.utils import parameter_helper
+from unittest import mock
 
 # Made-up credentials; nothing here is a real key.
 AK_ID = "LTAI5tFixedTestKeyId0001"
@@ -51,14 +50,16 @@ class StringToSignCapture(logging.Handler):
             StringToSignCapture.last = message[len("string to sign:"):]
 
 
-def versions():
-    for dist in ("aliyun-fc2", "alibabacloud-tea-openapi", "alibabacloud-openapi-util",
-                 "alibabacloud-credentials"):
+def versions(*dists):
+    for dist in dists:
         show("versions", dist, importlib.metadata.version(dist))
 
 
 def fc2_vectors():
     """fc2.auth.Auth.sign_request: FC 2.0 InvokeFunction, headers passed with lowercase keys."""
+    from fc2.auth import Auth
+
+    versions("aliyun-fc2")
     path = "/2016-08-15/services/kafka-sink.LATEST/functions/hello_world/invocations"
     async_headers = {
         "content-type": "application/octet-stream",
@@ -92,6 +93,11 @@ def acs3_request(headers, query):
 
 def acs3_vectors():
     """alibabacloud_tea_openapi.utils: OpenAPI V3 (ACS3-HMAC-SHA256) for FC 3.0 InvokeFunction."""
+    from alibabacloud_tea_openapi import utils as tea_utils
+    from alibabacloud_tea_openapi.utils import Utils as TeaUtils
+    from alibabacloud_openapi_util.client import Client as OpenApiUtil
+
+    versions("alibabacloud-tea-openapi", "alibabacloud-openapi-util")
     body = b'[{"topic":"orders","value":"hello"}]'
     payload = hashlib.sha256(body).hexdigest()
     show("acs3", "body", body.decode())
@@ -154,6 +160,10 @@ def rpc_params():
 
 def rpc_vectors():
     """RPC V2 (HMAC-SHA1) for STS AssumeRole."""
+    from alibabacloud_credentials.utils import parameter_helper
+    from alibabacloud_tea_openapi.utils import Utils as TeaUtils
+
+    versions("alibabacloud-credentials")
     params = rpc_params()
     sts = parameter_helper.compose_string_to_sign("GET", params)
     show("rpc", "assume_role_string_to_sign", sts)
@@ -169,8 +179,128 @@ def rpc_vectors():
          TeaUtils.get_rpcsignature(with_policy, "GET", AK_SECRET))
 
 
+# Made-up AWS credentials for the sigv4 section; nothing here is a real key.
+AWS_KEY_ID = "FIXEDTESTAWSKEYID001"
+AWS_SECRET = "FixedTestAwsSecret/ForSdkVectors+0123456"
+AWS_TOKEN = "FixedTestSessionTokenForVectors/+=="
+AWS_NOW = datetime.datetime(2024, 1, 2, 3, 4, 5)
+KAFKA_EVENT = (b'{"eventSource":"SelfManagedKafka","records":{"orders-0":[{"topic":"orders",'
+               b'"partition":0,"offset":15,"value":"aGVsbG8="}]}}')
+
+
+class CanonicalRequestCapture(logging.Handler):
+    """SigV4Auth.add_auth logs its canonical request at DEBUG level; keep the last one."""
+
+    last = None
+
+    def emit(self, record):
+        if record.msg == "CanonicalRequest:\n%s":
+            CanonicalRequestCapture.last = record.args[0]
+
+
+def invoke_as_boto(endpoint, region, token=None, **params):
+    """Call Lambda Invoke through a real botocore client and return the request it would
+    send, stopped just before the wire, with the signing clock fixed at AWS_NOW."""
+    import botocore.session
+    from botocore.awsrequest import AWSResponse
+
+    sent = {}
+
+    def capture(request, **_):
+        sent["request"] = request
+
+        class Empty:
+            def stream(self, *args, **kwargs):
+                yield b"{}"
+
+        return AWSResponse(request.url, 200, {}, Empty())
+
+    session = botocore.session.get_session()
+    session.set_credentials(AWS_KEY_ID, AWS_SECRET, token)
+    client = session.create_client("lambda", region_name=region, endpoint_url=endpoint)
+    client.meta.events.register("before-send", capture)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=AWS_NOW):
+        client.invoke(**params)
+    return sent["request"]
+
+
+def show_invoke(name, request):
+    """The wire form of one Invoke: path, query, every header, the canonical request."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(request.url)
+    show("sigv4", f"{name}_path", url.path)
+    show("sigv4", f"{name}_query", url.query)
+    for header, value in request.headers.items():
+        if header.lower() in ("user-agent", "amz-sdk-invocation-id"):
+            value = "<varies>"
+        value = value.decode() if isinstance(value, bytes) else value
+        show("sigv4", f"{name}_header {header}", value)
+    show("sigv4", f"{name}_canonical_request", CanonicalRequestCapture.last)
+
+
+def sigv4_vectors():
+    """botocore's SigV4Auth as a real Lambda client uses it for Invoke."""
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    versions("botocore")
+    logging.getLogger("botocore.auth").setLevel(logging.DEBUG)
+    logging.getLogger("botocore.auth").addHandler(CanonicalRequestCapture())
+    local = "http://127.0.0.1:9001"
+    show("sigv4", "body", KAFKA_EVENT.decode())
+    show("sigv4", "body_sha256", hashlib.sha256(KAFKA_EVENT).hexdigest())
+
+    cases = {
+        "plain": dict(endpoint=local, region="us-east-1",
+                      FunctionName="hello_world", Payload=KAFKA_EVENT),
+        "arn": dict(endpoint=local, region="us-east-1",
+                    FunctionName="arn:aws:lambda:us-east-1:123456789012:function:my-fn",
+                    Payload=KAFKA_EVENT),
+        "alias": dict(endpoint=local, region="us-east-1",
+                      FunctionName="my-fn:prod", Payload=KAFKA_EVENT),
+        "partial_arn": dict(endpoint=local, region="us-east-1",
+                            FunctionName="123456789012:function:my-fn", Payload=KAFKA_EVENT),
+        "qualifier": dict(endpoint=local, region="us-east-1",
+                          FunctionName="my-fn", Qualifier="$LATEST", Payload=KAFKA_EVENT),
+        "token_event": dict(endpoint=local, region="us-east-1", token=AWS_TOKEN,
+                            FunctionName="my-fn", InvocationType="Event", Payload=KAFKA_EVENT),
+        "empty_body": dict(endpoint=local, region="us-east-1",
+                           FunctionName="my-fn", Payload=b""),
+        "dry_run_https": dict(endpoint="https://lambda.eu-west-1.amazonaws.com",
+                              region="eu-west-1", FunctionName="my-fn:prod",
+                              InvocationType="DryRun", LogType="Tail",
+                              ClientContext="eyJjdXN0b20iOnt9fQ==", Payload=KAFKA_EVENT),
+    }
+    for name, case in cases.items():
+        endpoint, region = case.pop("endpoint"), case.pop("region")
+        show_invoke(name, invoke_as_boto(endpoint, region, **case))
+
+    # SigV4Auth on a hand-made request: header trimming, repeated headers, the excluded
+    # names, dot segments and an already-encoded query.
+    request = AWSRequest(
+        method="POST",
+        url=f"{local}/2015-03-31/functions/./x//my-fn%3Aprod/../my-fn%3Aprod/invocations"
+            "?b=a%20b&Qualifier=%24LATEST&a=x%2Fy&a=w",
+        data=b"",
+    )
+    request.headers["Content-Type"] = "application/json"
+    request.headers["X-Custom"] = "  a   b\tc  "
+    request.headers["X-Multi"] = "one"
+    request.headers["x-multi"] = " two "
+    request.headers["User-Agent"] = "fcsink/0.1"
+    request.headers["Connection"] = "keep-alive"
+    request.headers["X-Amzn-Trace-Id"] = "Root=1-5759e988-bd862e3fe1be46a994272793"
+    credentials = Credentials(AWS_KEY_ID, AWS_SECRET)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=AWS_NOW):
+        botocore.auth.SigV4Auth(credentials, "lambda", "us-east-1").add_auth(request)
+    show("sigv4", "handmade_canonical_request", CanonicalRequestCapture.last)
+    show("sigv4", "handmade_authorization", request.headers["Authorization"])
+
+
+SECTIONS = {"fc2": fc2_vectors, "acs3": acs3_vectors, "rpc": rpc_vectors, "sigv4": sigv4_vectors}
+
 if __name__ == "__main__":
-    versions()
-    fc2_vectors()
-    acs3_vectors()
-    rpc_vectors()
+    for section in sys.argv[1:] or SECTIONS:
+        SECTIONS[section]()
