@@ -28,10 +28,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
-    /// Largest sync payload, in bytes.
+    /// Largest FC sync payload (and plain HTTP payload), in bytes.
     #[arg(long, default_value_t = DEFAULT_SYNC_LIMIT)]
     sync_limit: usize,
-    /// Largest async payload, in bytes.
+    /// Largest FC async payload, in bytes.
     #[arg(long, default_value_t = DEFAULT_ASYNC_LIMIT)]
     async_limit: usize,
     /// Largest Lambda RequestResponse (and DryRun) payload, in bytes.
