@@ -1,9 +1,15 @@
-//! API errors as Function Compute returns them: a status and a JSON body.
+//! API errors as Function Compute and Lambda return them: a status and a JSON body.
 //!
 //! FC 2.0 writes `{"ErrorCode","ErrorMessage"}` (what the FC 2.0 SDKs read). FC 3.0 goes
 //! through the OpenAPI gateway, whose SDK reads `Code`/`Message`/`RequestId`; the exact
 //! FC 3.0 keys are unconfirmed, so that shape is an assumption. STS errors use the RPC
 //! shape `{"RequestId","HostId","Code","Message"}`.
+//!
+//! Lambda (rest-json) names the error in the `x-amzn-ErrorType` header, which botocore
+//! reads first, and writes the members of the error shape in botocore's Lambda model:
+//! `{"Type":"User","message"}`, `{"Type":"Service","Message"}` for `ServiceException`,
+//! plus `Reason` and `retryAfterSeconds` for `TooManyRequestsException`. Errors from
+//! the AWS authentication layer carry only `{"message"}`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,7 +25,17 @@ pub enum ErrorShape {
     Fc3,
     /// STS (RPC): `{"RequestId","HostId","Code","Message"}`.
     Sts,
+    /// Lambda: `x-amzn-ErrorType` and `{"Type","message"}` (see the module doc).
+    Lambda,
+    /// AWS authentication: `x-amzn-ErrorType` and `{"message"}`.
+    AwsAuth,
 }
+
+/// The header a Lambda error names its type in.
+pub const AWS_ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+
+/// What a throttled Lambda invocation gives as its `Reason`.
+pub const THROTTLE_REASON: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
 
 /// An error response: status, error code and message, written in one of the
 /// [`ErrorShape`]s. The request id is added later by the request-id layer.
@@ -100,13 +116,34 @@ impl ApiError {
                 "Code": self.code,
                 "Message": self.message,
             }),
+            ErrorShape::Lambda => self.lambda_body(),
+            ErrorShape::AwsAuth => json!({"message": self.message}),
         };
         let mut response = (self.status, Json(body)).into_response();
+        if matches!(self.shape, ErrorShape::Lambda | ErrorShape::AwsAuth)
+            && let Ok(code) = HeaderValue::from_str(&self.code)
+        {
+            response.headers_mut().insert(AWS_ERROR_TYPE_HEADER, code);
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+
+    fn lambda_body(&self) -> serde_json::Value {
+        if self.status.is_server_error() {
+            return json!({"Type": "Service", "Message": self.message});
+        }
+        let mut body = json!({"Type": "User", "message": self.message});
+        if self.code == "TooManyRequestsException" {
+            body["Reason"] = json!(THROTTLE_REASON);
+            if let Some(secs) = self.retry_after_secs {
+                body["retryAfterSeconds"] = json!(secs.to_string());
+            }
+        }
+        body
     }
 }

@@ -1,14 +1,17 @@
 //! Fault injection: rules that fail, break or slow down upcoming invocations.
 //!
-//! Each accepted invocation walks the rules in the order they were added. Every matching
-//! [`FaultKind::Latency`] rule adds its delay, and the first matching failing rule
-//! ([`FaultKind::Status`] or [`FaultKind::FunctionError`]) decides the reply. A rule
-//! with a `count` is used up after that many matches; one without applies until the
-//! rules are cleared.
+//! The rules apply to every endpoint alike: FC 2.0, FC 3.0, Lambda and plain HTTP; each
+//! endpoint answers a rule in its own API's words. Each accepted invocation walks the
+//! rules in the order they were added. Every matching [`FaultKind::Latency`] rule adds
+//! its delay, and the first matching reply-changing rule ([`FaultKind::Status`],
+//! [`FaultKind::FunctionError`] or [`FaultKind::BatchItemFailures`]) decides the reply.
+//! A rule with a `count` is used up after that many matches; one without applies until
+//! the rules are cleared.
 //!
 //! Over HTTP (`POST /_emulator/faults`) a rule is JSON such as
 //! `{"type":"status","status":503,"count":2,"retry_after_secs":1}`,
-//! `{"type":"function_error","error_message":"boom","body_contains":"poison"}` or
+//! `{"type":"function_error","error_message":"boom","body_contains":"poison"}`,
+//! `{"type":"batch_item_failures","value_contains":"poison"}` or
 //! `{"type":"latency","ms":200}`.
 
 use std::sync::Mutex;
@@ -60,6 +63,14 @@ pub enum FaultKind {
         #[serde(default)]
         handled: bool,
     },
+    /// The function reports a partial batch failure: a sync call gets 200 with
+    /// `{"batchItemFailures":[{"itemIdentifier":{"partition":"<topic>-<partition>",
+    /// "offset":<n>}}]}` naming every record in the payload whose value contains
+    /// `value_contains` (see `batch_items`); an async call is still accepted (202).
+    BatchItemFailures {
+        /// The text that marks a record as failed.
+        value_contains: String,
+    },
     /// Wait this many milliseconds before answering.
     Latency {
         /// The delay.
@@ -92,6 +103,14 @@ impl Fault {
             error_message: message.into(),
             error_type: default_error_type(),
             handled: false,
+        })
+    }
+
+    /// Every matching sync invocation answers with a partial batch response naming the
+    /// records whose value contains `value_contains`.
+    pub fn batch_item_failures(value_contains: impl Into<String>) -> Self {
+        Self::new(FaultKind::BatchItemFailures {
+            value_contains: value_contains.into(),
         })
     }
 
@@ -158,7 +177,7 @@ impl Fault {
 pub struct Decision {
     /// The total delay of the matching latency rules.
     pub delay: Duration,
-    /// The failing rule that applies, if any.
+    /// The reply-changing rule that applies, if any.
     pub failure: Option<FaultKind>,
 }
 
@@ -264,6 +283,10 @@ mod tests {
         assert_eq!(fault, Fault::status(503).times(2).retry_after(1));
         let fault: Fault = serde_json::from_str(r#"{"type":"function_error"}"#).expect("valid");
         assert_eq!(fault, Fault::function_error("injected function error"));
+        let fault: Fault =
+            serde_json::from_str(r#"{"type":"batch_item_failures","value_contains":"poison"}"#)
+                .expect("valid");
+        assert_eq!(fault, Fault::batch_item_failures("poison"));
         assert!(Fault::status(42).validate().is_err());
         assert!(serde_json::from_str::<Fault>(r#"{"type":"explode"}"#).is_err());
     }

@@ -2,22 +2,22 @@
 //! its limit, apply the fault rules, log, record and reply like the `hello_world`
 //! function.
 
-use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Extension;
-use axum::body::{Body, HttpBody};
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::{self, query_pairs};
+use crate::batch_items;
+use crate::body::{self, BodyError};
 use crate::error::{ApiError, ErrorShape};
 use crate::faults::FaultKind;
-use crate::invocations::{ApiVersion, Invocation, InvocationType};
+use crate::invocations::{Api, Invocation, InvocationType};
 use crate::log;
 use crate::request_id::RequestId;
 use crate::state::Shared;
@@ -25,13 +25,9 @@ use crate::state::Shared;
 /// What a sync invocation of the emulated `hello_world` function returns.
 pub const HELLO_WORLD_REPLY: &str = "hello world";
 
-/// After a payload passes its limit, read (and drop) at most this much more so the
-/// client can finish sending and see the 400 instead of a reset connection.
-const DRAIN_AFTER_LIMIT: usize = 64 * 1024 * 1024;
-
 /// The function an invocation is addressed to.
 struct Target {
-    api: ApiVersion,
+    api: Api,
     service: Option<String>,
     function: String,
     qualifier: Option<String>,
@@ -49,7 +45,7 @@ pub async fn invoke_fc2(
         None => (service, None),
     };
     let target = Target {
-        api: ApiVersion::Fc2,
+        api: Api::Fc2,
         service: Some(service),
         function,
         qualifier,
@@ -71,7 +67,7 @@ pub async fn invoke_fc3(
         .find(|(k, _)| k == "qualifier")
         .map(|(_, v)| v);
     let target = Target {
-        api: ApiVersion::Fc3,
+        api: Api::Fc3,
         service: None,
         function,
         qualifier,
@@ -90,8 +86,8 @@ async fn invoke(
     let received_at = SystemTime::now();
     let (parts, body) = request.into_parts();
     let verify = match target.api {
-        ApiVersion::Fc2 => auth::verify_fc2,
-        ApiVersion::Fc3 => auth::verify_fc3,
+        Api::Fc3 => auth::verify_fc3,
+        _ => auth::verify_fc2,
     };
     let caller = verify(
         &parts.method,
@@ -102,11 +98,11 @@ async fn invoke(
     )?;
     let invocation_type = invocation_type(&parts.headers)?;
     let limit = match invocation_type {
-        InvocationType::Sync => state.sync_limit,
         InvocationType::Async => state.async_limit,
+        _ => state.sync_limit,
     };
     let body = read_limited(body, limit).await?;
-    if target.api == ApiVersion::Fc3 {
+    if target.api == Api::Fc3 {
         auth::verify_fc3_body(&parts.headers, &body)?;
     }
 
@@ -114,7 +110,7 @@ async fn invoke(
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
-    let outcome = Outcome::of(decision.failure, invocation_type, target.api);
+    let outcome = Outcome::of(decision.failure, invocation_type, target.api, &body);
     if !state.quiet {
         if outcome.error.is_some() {
             log::injected_failure(id, outcome.status);
@@ -124,7 +120,8 @@ async fn invoke(
     }
     state.recorder.record(Invocation {
         request_id: id.to_owned(),
-        api_version: target.api,
+        api: target.api,
+        api_version: target.api.version(),
         service: target.service,
         function: target.function,
         qualifier: target.qualifier,
@@ -135,7 +132,7 @@ async fn invoke(
         received_at,
         status: outcome.status,
         error_type: outcome.error_type.map(str::to_owned),
-        failed: outcome.error.is_some() || outcome.error_type.is_some(),
+        failed: outcome.error.is_some() || outcome.error_type.is_some() || outcome.items_failed,
     });
     Ok(outcome.into_response(id))
 }
@@ -147,21 +144,32 @@ struct Outcome {
     error: Option<ApiError>,
     /// `X-Fc-Error-Type` of an injected function error.
     error_type: Option<&'static str>,
-    /// The body of a sync function error.
-    function_error_body: Option<serde_json::Value>,
+    /// The JSON the function answers a sync call with instead of `hello world`: a
+    /// function error or a partial batch response.
+    json_body: Option<serde_json::Value>,
+    /// A partial batch response named at least one record.
+    items_failed: bool,
 }
 
 impl Outcome {
-    fn of(failure: Option<FaultKind>, invocation_type: InvocationType, api: ApiVersion) -> Self {
-        let success = match invocation_type {
-            InvocationType::Sync => StatusCode::OK,
-            InvocationType::Async => StatusCode::ACCEPTED,
+    fn of(
+        failure: Option<FaultKind>,
+        invocation_type: InvocationType,
+        api: Api,
+        body: &[u8],
+    ) -> Self {
+        let sync = invocation_type != InvocationType::Async;
+        let success = if sync {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
         };
         let mut outcome = Self {
             status: success.as_u16(),
             error: None,
             error_type: None,
-            function_error_body: None,
+            json_body: None,
+            items_failed: false,
         };
         match failure {
             None | Some(FaultKind::Latency { .. }) => {}
@@ -175,8 +183,8 @@ impl Outcome {
                 let (default_code, message) = fault_error(status);
                 let code = error_code.as_deref().unwrap_or(default_code);
                 let shape = match api {
-                    ApiVersion::Fc2 => ErrorShape::Fc2,
-                    ApiVersion::Fc3 => ErrorShape::Fc3,
+                    Api::Fc3 => ErrorShape::Fc3,
+                    _ => ErrorShape::Fc2,
                 };
                 outcome.status = status.as_u16();
                 outcome.error = Some(
@@ -196,12 +204,19 @@ impl Outcome {
                     "UnhandledInvocationError"
                 };
                 outcome.error_type = Some(kind);
-                if invocation_type == InvocationType::Sync {
-                    outcome.function_error_body = Some(json!({
+                if sync {
+                    outcome.json_body = Some(json!({
                         "errorMessage": error_message,
                         "errorType": error_type,
                         "stackTrace": [],
                     }));
+                }
+            }
+            Some(FaultKind::BatchItemFailures { value_contains }) => {
+                let failures = batch_items::failed_items(body, &value_contains);
+                outcome.items_failed = !failures.is_empty();
+                if sync {
+                    outcome.json_body = Some(batch_items::response(&failures));
                 }
             }
         }
@@ -213,7 +228,7 @@ impl Outcome {
             return error.into_response_with_id(id);
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
-        let mut response = match (status, self.function_error_body) {
+        let mut response = match (status, self.json_body) {
             (StatusCode::ACCEPTED, _) => status.into_response(),
             (_, Some(body)) => (status, axum::Json(body)).into_response(),
             (_, None) => (
@@ -264,32 +279,17 @@ fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
 }
 
 /// Reads the whole body, or answers 400 `EntityTooLarge` once it passes `limit` bytes.
-async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut data = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame
-            .map_err(|e| ApiError::invalid_argument(format!("failed to read the body: {e}")))?;
-        let Ok(chunk) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(chunk.len());
-        if total <= limit {
-            data.extend_from_slice(&chunk);
-        } else if total > limit.saturating_add(DRAIN_AFTER_LIMIT) {
-            break;
-        } else {
-            data = Vec::new();
-        }
-    }
-    if total > limit {
-        return Err(ApiError::new(
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    body::read_limited(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::new(
             StatusCode::BAD_REQUEST,
             "EntityTooLarge",
             format!("payload size exceeds maximum allowed size ({limit} bytes)"),
-        ));
-    }
-    Ok(data)
+        ),
+        BodyError::Unreadable(e) => {
+            ApiError::invalid_argument(format!("failed to read the body: {e}"))
+        }
+    })
 }
 
 /// Any other path or method: 400 `PathNotSupported`, as FC answers.

@@ -12,7 +12,33 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Which FC API an invocation came through.
+/// Which API an invocation came through; in JSON `fc2`, `fc3`, `lambda` or `http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// Function Compute 2.0.
+    Fc2,
+    /// Function Compute 3.0.
+    Fc3,
+    /// AWS Lambda `Invoke`.
+    Lambda,
+    /// The plain HTTP endpoint under `/http/`.
+    Http,
+}
+
+impl Api {
+    /// The API version path segment the invocation was addressed with.
+    pub fn version(self) -> ApiVersion {
+        match self {
+            Api::Fc2 => ApiVersion::Fc2,
+            Api::Fc3 => ApiVersion::Fc3,
+            Api::Lambda => ApiVersion::Lambda,
+            Api::Http => ApiVersion::Http,
+        }
+    }
+}
+
+/// The version of the API an invocation came through, as it appears in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ApiVersion {
     /// FC 2.0, `/2016-08-15/services/…`, signed with `FC id:sig`.
@@ -21,33 +47,49 @@ pub enum ApiVersion {
     /// FC 3.0, `/2023-03-30/functions/…`, signed with `ACS3-HMAC-SHA256`.
     #[serde(rename = "2023-03-30")]
     Fc3,
+    /// AWS Lambda, `/2015-03-31/functions/…`, signed with `AWS4-HMAC-SHA256`.
+    #[serde(rename = "2015-03-31")]
+    Lambda,
+    /// The plain HTTP endpoint, which has no version.
+    #[serde(rename = "http")]
+    Http,
 }
 
-/// The `x-fc-invocation-type` of an invocation.
+/// How the caller asked to invoke: FC's `x-fc-invocation-type` or Lambda's
+/// `X-Amz-Invocation-Type` (`RequestResponse` is `Sync`, `Event` is `Async`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum InvocationType {
     /// The default: the caller waits for the function's reply (200).
     Sync,
     /// The event is queued (202, empty body).
     Async,
+    /// Lambda `DryRun`: checked and answered 204 without running the function.
+    DryRun,
 }
 
 /// One accepted invocation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Invocation {
-    /// The id sent back in `X-Fc-Request-Id` and written to the log.
+    /// The id sent back in `X-Fc-Request-Id` (and, for Lambda, `x-amzn-RequestId`) and
+    /// written to the log.
     pub request_id: String,
     /// The API it came through.
+    pub api: Api,
+    /// The version of that API.
     pub api_version: ApiVersion,
-    /// The FC 2.0 service name; `None` for FC 3.0, which has no services.
+    /// The FC 2.0 service name; `None` for the other APIs, which have no services.
     pub service: Option<String>,
-    /// The function name.
+    /// The function as addressed: FC's function name; for Lambda the `FunctionName` as
+    /// given (a name, `name:alias`, or a full or partial ARN); for HTTP the path after
+    /// `/http/`.
     pub function: String,
-    /// The version or alias: FC 2.0 `service.qualifier`, FC 3.0 `?qualifier=`.
+    /// The version or alias: FC 2.0 `service.qualifier`, FC 3.0 `?qualifier=`, Lambda
+    /// `?Qualifier=` or the one in the function name.
     pub qualifier: Option<String>,
-    /// Sync or async.
+    /// Sync, async or (Lambda) dry run.
     pub invocation_type: InvocationType,
-    /// The access key id the request was signed with (`STS.…` for temporary keys).
+    /// The access key id the request was signed with (`STS.…` for temporary keys);
+    /// empty for the unsigned HTTP endpoint.
     pub access_key_id: String,
     /// The request headers as received, names lower-case, in arrival order.
     pub headers: Vec<(String, String)>,
@@ -59,10 +101,12 @@ pub struct Invocation {
     pub received_at: SystemTime,
     /// The HTTP status the emulator answered with.
     pub status: u16,
-    /// `X-Fc-Error-Type` when a (injected) function error was reported.
+    /// The function error reported for an injected fault: FC's `X-Fc-Error-Type`,
+    /// Lambda's `X-Amz-Function-Error` (`Unhandled` or `Handled`).
     pub error_type: Option<String>,
-    /// True when an injected fault failed the invocation (an error status or a function
-    /// error); false when it was delivered to the function and succeeded.
+    /// True when an injected fault failed the invocation (an error status, a function
+    /// error, or a partial batch response naming at least one record); false when it was
+    /// delivered to the function and succeeded.
     pub failed: bool,
 }
 

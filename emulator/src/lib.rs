@@ -1,15 +1,29 @@
-//! A local Function Compute and STS emulator for fcsink's tests and quick start.
+//! A local Function Compute, AWS Lambda and plain HTTP function emulator (plus STS) for
+//! fcsink's tests and quick start.
 //!
-//! It accepts InvokeFunction over FC 2.0 and FC 3.0, checks signatures the way the real
-//! service does (recomputed from the request as received, with `fcsink-sign`), enforces
-//! the payload limits, answers like a `hello_world` function, logs each invocation to
+//! It accepts InvokeFunction over FC 2.0 and FC 3.0 and Lambda `Invoke`, checks
+//! signatures the way the real services do (recomputed from the request as received,
+//! with `fcsink-sign`: FC, ACS3, SigV4), enforces the payload limits, answers like a
+//! `hello_world` function (FC) or an echo function (Lambda), logs each invocation to
 //! stdout like FC does, records everything in memory, and lets tests inject failures.
-//! Its STS endpoint issues temporary keys that invocations can then be signed with.
+//! Its STS endpoint issues temporary keys that FC invocations can then be signed with.
+//! Anything posted under `/http/` is taken unsigned, recorded with its headers and
+//! echoed: a target for plain HTTP sinks.
+//!
+//! | endpoint | API |
+//! |---|---|
+//! | `POST /2016-08-15/services/{service}[.{qualifier}]/functions/{fn}/invocations` | FC 2.0 |
+//! | `POST /2023-03-30/functions/{fn}/invocations[?qualifier=]` | FC 3.0 |
+//! | `POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=]` | Lambda |
+//! | `POST /http/{anything}` | plain HTTP |
+//! | `GET\|POST /` | STS AssumeRole |
+//! | `/_emulator/…` | the control API ([`control`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use fc_emulator::{EmulatorConfig, Fault};
-//! let config = EmulatorConfig::new("test-id", "test-secret");
+//! use fc_emulator::{AwsKey, EmulatorConfig, Fault};
+//! let config = EmulatorConfig::new("test-id", "test-secret")
+//!     .with_aws_key(AwsKey::new("AKIDTEST", "aws-secret"));
 //! let emulator = fc_emulator::start(config, "127.0.0.1:0".parse().unwrap()).await?;
 //! emulator.inject(Fault::status(503).times(2).retry_after(1));
 //! // … point the client at emulator.url() …
@@ -21,21 +35,31 @@
 //! # Layout
 //!
 //! - [`request_id`]: the `X-Fc-Request-Id` every response carries.
-//! - [`auth`]: signature, clock-skew and STS-token checks; [`credentials`]: known keys.
+//! - [`auth`]: FC signature, clock-skew and STS-token checks; [`aws_auth`]: SigV4
+//!   checks for Lambda; [`credentials`]: known keys of both clouds.
+//! - [`body`]: reading a payload within its limit.
 //! - [`fc`]: the InvokeFunction handlers (verify → read within limit → faults → log →
-//!   record → reply); [`faults`]: the fault rules; [`log`]: the stdout log;
-//!   [`invocations`]: the record.
+//!   record → reply); [`lambda`]: the same for Lambda `Invoke`, with [`lambda_name`]
+//!   for its function name forms; [`http_sink`]: the plain HTTP endpoint.
+//! - [`faults`]: the fault rules, for every endpoint; [`batch_items`]: partial batch
+//!   responses; [`log`]: the stdout log; [`invocations`]: the record.
 //! - [`sts`]: STS AssumeRole and the temporary keys it issues.
 //! - [`control`]: the `/_emulator/…` HTTP API.
 //! - [`error`]: error bodies; [`state`]: what the handlers share.
 
 pub mod auth;
+pub mod aws_auth;
+pub mod batch_items;
+pub mod body;
 pub mod control;
 pub mod credentials;
 pub mod error;
 pub mod faults;
 pub mod fc;
+pub mod http_sink;
 pub mod invocations;
+pub mod lambda;
+pub mod lambda_name;
 pub mod log;
 pub mod request_id;
 pub mod state;
@@ -52,8 +76,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use credentials::AwsKey;
 pub use faults::{Fault, FaultKind};
-pub use invocations::{ApiVersion, Invocation, InvocationType};
+pub use invocations::{Api, ApiVersion, Invocation, InvocationType};
 
 use crate::credentials::Credentials;
 use crate::state::Shared;
@@ -62,16 +87,27 @@ use crate::state::Shared;
 pub const DEFAULT_SYNC_LIMIT: usize = 32 * 1024 * 1024;
 /// Largest async payload by default: 128 KiB, FC's limit.
 pub const DEFAULT_ASYNC_LIMIT: usize = 128 * 1024;
+/// Largest Lambda `RequestResponse` payload by default: 6 MB (6291456 bytes), Lambda's
+/// limit.
+pub const DEFAULT_LAMBDA_SYNC_LIMIT: usize = 6_291_456;
+/// Largest Lambda `Event` payload by default: 1 MB (1048576 bytes), Lambda's limit.
+pub const DEFAULT_LAMBDA_ASYNC_LIMIT: usize = 1_048_576;
 
 /// How to run an emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// Long-term `(access key id, secret)` pairs it accepts.
+    /// Long-term Alibaba Cloud `(access key id, secret)` pairs it accepts for FC.
     pub credentials: Vec<(String, String)>,
-    /// Largest accepted sync payload, in bytes.
+    /// AWS keys it accepts for Lambda; none means every Lambda request is refused.
+    pub aws_credentials: Vec<AwsKey>,
+    /// Largest accepted FC sync payload (and plain HTTP payload), in bytes.
     pub sync_limit: usize,
     /// Largest accepted async (`x-fc-invocation-type: Async`) payload, in bytes.
     pub async_limit: usize,
+    /// Largest accepted Lambda `RequestResponse` or `DryRun` payload, in bytes.
+    pub lambda_sync_limit: usize,
+    /// Largest accepted Lambda `Event` payload, in bytes.
+    pub lambda_async_limit: usize,
     /// If set, STS credentials live this long whatever `DurationSeconds` asked for, so
     /// tests can see them expire.
     pub sts_lifetime: Option<Duration>,
@@ -87,6 +123,12 @@ impl EmulatorConfig {
             ..Self::default()
         }
     }
+
+    /// Also accepts Lambda requests signed with `key`.
+    pub fn with_aws_key(mut self, key: AwsKey) -> Self {
+        self.aws_credentials.push(key);
+        self
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -94,8 +136,11 @@ impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
             credentials: Vec::new(),
+            aws_credentials: Vec::new(),
             sync_limit: DEFAULT_SYNC_LIMIT,
             async_limit: DEFAULT_ASYNC_LIMIT,
+            lambda_sync_limit: DEFAULT_LAMBDA_SYNC_LIMIT,
+            lambda_async_limit: DEFAULT_LAMBDA_ASYNC_LIMIT,
             sts_lifetime: None,
             quiet: false,
         }
@@ -124,9 +169,11 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
     let shared = Arc::new(Shared {
         sync_limit: config.sync_limit,
         async_limit: config.async_limit,
+        lambda_sync_limit: config.lambda_sync_limit,
+        lambda_async_limit: config.lambda_async_limit,
         sts_lifetime: config.sts_lifetime,
         quiet: config.quiet,
-        credentials: Credentials::new(config.credentials),
+        credentials: Credentials::new(config.credentials).with_aws(config.aws_credentials),
         recorder: Default::default(),
         faults: Default::default(),
         assume_role_calls: Default::default(),
@@ -150,7 +197,8 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
     })
 }
 
-/// Every route: FC 2.0 and 3.0 invocations, STS at `/`, the control API.
+/// Every route: FC 2.0, FC 3.0 and Lambda invocations, the HTTP target, STS at `/`, the
+/// control API.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
@@ -161,6 +209,11 @@ fn router(shared: Arc<Shared>) -> Router {
             "/2023-03-30/functions/{function}/invocations",
             post(fc::invoke_fc3),
         )
+        .route(
+            "/2015-03-31/functions/{function}/invocations",
+            post(lambda::invoke),
+        )
+        .route("/http/{*path}", post(http_sink::invoke))
         .route("/", get(sts::handle).post(sts::handle))
         .route(
             "/_emulator/invocations",
@@ -201,7 +254,8 @@ impl Emulator {
         self.shared.recorder.since(start)
     }
 
-    /// The accepted invocations that were not failed by an injected fault.
+    /// The accepted invocations that were not failed by an injected fault (a partial
+    /// batch response naming records counts as failed).
     pub fn delivered(&self) -> Vec<Invocation> {
         let mut all = self.invocations();
         all.retain(|i| !i.failed);

@@ -1,4 +1,4 @@
-//! The state every handler shares: limits, known keys, the record, the fault rules and
+//! The state every handler shares: limits, known keys (Alibaba Cloud and AWS), the record, the fault rules and
 //! the STS bookkeeping.
 
 use std::collections::HashSet;
@@ -17,6 +17,10 @@ pub struct Shared {
     pub sync_limit: usize,
     /// Largest accepted async payload, in bytes.
     pub async_limit: usize,
+    /// Largest accepted Lambda `RequestResponse` (and `DryRun`) payload, in bytes.
+    pub lambda_sync_limit: usize,
+    /// Largest accepted Lambda `Event` payload, in bytes.
+    pub lambda_async_limit: usize,
     /// Overrides the lifetime of issued STS credentials.
     pub sts_lifetime: Option<Duration>,
     /// Suppresses the invocation log on stdout.

@@ -104,3 +104,16 @@ async fn body_filter_fails_only_matching_payloads() {
     emulator.clear_faults();
     assert_eq!(invoke(&emulator, b"poison").await.status(), 200);
 }
+
+#[tokio::test]
+async fn partial_batch_response_from_an_fc_function() {
+    let emulator = start().await;
+    emulator.inject(Fault::batch_item_failures("poison").times(1));
+    let body = br#"[{"key":"k","offset":7,"partition":2,"topic":"t","value":"poison"}]"#;
+    let (status, reply) = json(invoke(&emulator, body).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": {"partition": "t-2", "offset": 7}}]})
+    );
+}

@@ -2,8 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use fc_emulator::{Emulator, EmulatorConfig};
-use fcsink_sign::{Acs3Request, acs3_authorization, fc2_authorization, percent_encode, sha256_hex};
+use fc_emulator::{AwsKey, Emulator, EmulatorConfig};
+use fcsink_sign::{
+    Acs3Request, AwsCredentials, SigV4Request, acs3_authorization, fc2_authorization,
+    lambda_invoke_path, percent_encode, sha256_hex, sigv4_amz_date, sigv4_sign,
+};
 use reqwest::{Client, Response};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -16,13 +19,20 @@ pub const FC3_PATH: &str = "/2023-03-30/functions/hello_world/invocations";
 pub const SIGNATURE_NOT_MATCH: &str = "The request signature we calculated does not match the \
      signature you provided. Check your access key and signing method";
 
-/// A quiet emulator on a free port with the test key.
+pub const AWS_ID: &str = "AKIDTESTKEY000000001";
+pub const AWS_SECRET: &str = "aws-test-secret/0001+x";
+
+/// A quiet emulator on a free port with the test FC key and the test AWS key.
 pub async fn start() -> Emulator {
-    start_with(EmulatorConfig {
+    start_with(quiet_config()).await
+}
+
+/// The configuration [`start`] uses, to adjust.
+pub fn quiet_config() -> EmulatorConfig {
+    EmulatorConfig {
         quiet: true,
-        ..EmulatorConfig::new(ID, SECRET)
-    })
-    .await
+        ..EmulatorConfig::new(ID, SECRET).with_aws_key(AwsKey::new(AWS_ID, AWS_SECRET))
+    }
 }
 
 pub async fn start_with(config: EmulatorConfig) -> Emulator {
@@ -166,4 +176,127 @@ pub async fn json(response: Response) -> (u16, serde_json::Value) {
 
 pub fn minutes(n: u64) -> Duration {
     Duration::from_secs(60 * n)
+}
+
+/// An AWS key and optional session token a Lambda request is signed with.
+#[derive(Clone)]
+pub struct AwsSigner {
+    pub id: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+impl AwsSigner {
+    pub fn test_key() -> Self {
+        Self {
+            id: AWS_ID.into(),
+            secret: AWS_SECRET.into(),
+            token: None,
+        }
+    }
+}
+
+/// A Lambda Invoke as a client sends it: the wire path and query, and its headers.
+pub struct LambdaCall {
+    pub path_and_query: String,
+    pub headers: Headers,
+}
+
+/// Signs `POST` Invoke of `function` with `?Qualifier=` when given, the `extra`
+/// headers (signed) and `body`, at `date`, for the emulator at `host`.
+pub fn lambda_call(
+    signer: &AwsSigner,
+    host: &str,
+    function: &str,
+    qualifier: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    date: SystemTime,
+) -> LambdaCall {
+    let path = lambda_invoke_path(function);
+    let query: Vec<(&str, &str)> = qualifier.map(|q| ("Qualifier", q)).into_iter().collect();
+    let credentials = AwsCredentials {
+        access_key_id: &signer.id,
+        secret_access_key: &signer.secret,
+        session_token: signer.token.as_deref(),
+    };
+    let payload = sha256_hex(body);
+    let request = SigV4Request {
+        method: "POST",
+        path: &path,
+        query: &query,
+        host,
+        headers: extra,
+        payload_sha256: &payload,
+    };
+    let unix = date
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let signed = sigv4_sign(
+        &credentials,
+        "us-east-1",
+        "lambda",
+        &request,
+        &sigv4_amz_date(unix),
+    );
+    let mut headers: Headers = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    headers.extend(
+        signed
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let path_and_query = match qualifier {
+        Some(_) => format!("{path}?{}", query_string(&query)),
+        None => path,
+    };
+    LambdaCall {
+        path_and_query,
+        headers,
+    }
+}
+
+/// Sends a signed Lambda call with `body`.
+pub async fn send_call(emulator: &Emulator, call: LambdaCall, body: Vec<u8>) -> Response {
+    post(&emulator.url(), &call.path_and_query, &call.headers, body).await
+}
+
+/// Signs and sends a Lambda Invoke with the test key, now.
+pub async fn invoke_lambda(
+    emulator: &Emulator,
+    function: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let host = emulator.addr().to_string();
+    let call = lambda_call(
+        &AwsSigner::test_key(),
+        &host,
+        function,
+        None,
+        extra,
+        body,
+        SystemTime::now(),
+    );
+    post(
+        &emulator.url(),
+        &call.path_and_query,
+        &call.headers,
+        body.to_vec(),
+    )
+    .await
+}
+
+/// The `x-amzn-ErrorType` of a response.
+pub fn error_type(response: &Response) -> String {
+    response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
