@@ -56,6 +56,22 @@ pub enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Turn another connector's configuration into an fcsink config file.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// Configurations fcsink can import.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Confluent's AWS Lambda sink (self-managed or Confluent Cloud), as JSON.
+    Confluent {
+        /// The connector configuration (`{"name":…,"config":{…}}` or a flat object).
+        file: PathBuf,
+        /// Write the TOML here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Plugin commands.
@@ -113,6 +129,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             validate(&config)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import(ImportCommand::Confluent { file, output }) => {
+            import_confluent(&file, output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Test {
             plugin,
             key,
@@ -129,6 +149,28 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             plugin_test(&plugin, cli_record(key, value, headers), config, limits)
         }
     }
+}
+
+/// Converts, prints the warnings to stderr and the TOML to `output` or stdout.
+fn import_confluent(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let json =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let imported = crate::import::confluent::convert(&json)?;
+    for warning in &imported.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Err(err) = Settings::from_toml(&imported.toml) {
+        eprintln!("warning: the result needs editing before it runs: {err}");
+    }
+    match output {
+        Some(path) => std::fs::write(path, &imported.toml)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{}", imported.toml),
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
