@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) a Python virtualenv holding the independent Kafka client
-# (confluent-kafka) and requests, used to cross-check fcsink against Tansu.
+# (confluent-kafka) and requests, used to cross-check fcsink against Tansu,
+# and moto's server with boto3: a real implementation of the Lambda API
+# that verifies SigV4, for the Lambda end-to-end tests.
 #
 #   scripts/python-env.sh            # venv in <repo>/.venv (git-ignored)
 #   FCSINK_VENV=~/venvs/fcsink scripts/python-env.sh
@@ -18,9 +20,10 @@ if [[ ! -x "$python" ]]; then
     python3 -m venv "$venv"
 fi
 
-if ! "$python" -c 'import confluent_kafka, requests' 2>/dev/null; then
-    echo "Installing confluent-kafka and requests into $venv" >&2
-    "$python" -m pip install --quiet --disable-pip-version-check confluent-kafka requests >&2
+if ! "$python" -c 'import confluent_kafka, requests, moto.server, boto3' 2>/dev/null; then
+    echo "Installing confluent-kafka, requests, moto[server] and boto3 into $venv" >&2
+    "$python" -m pip install --quiet --disable-pip-version-check \
+        confluent-kafka requests 'moto[server,awslambda]==5.2.5' boto3 >&2
 fi
 
 echo "$python"

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fc_emulator::{Emulator, EmulatorConfig, Invocation};
+use fc_emulator::{AwsKey, Emulator, EmulatorConfig, Invocation};
 use fcsink::config::{Settings, TargetSettings};
 use fcsink::invoke::Target;
 use fcsink::invoke::aws_credentials::AwsCredentials;
@@ -31,7 +31,8 @@ pub const AWS_SECRET: &str = "aws-e2e-test-secret-not-a-credential";
 
 /// An emulator that knows [`KEY_ID`], quiet unless `FCSINK_TEST_VERBOSE` is set.
 pub async fn emulator(configure: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::new(KEY_ID, KEY_SECRET);
+    let mut config =
+        EmulatorConfig::new(KEY_ID, KEY_SECRET).with_aws_key(AwsKey::new(AWS_KEY_ID, AWS_SECRET));
     config.quiet = std::env::var_os("FCSINK_TEST_VERBOSE").is_none();
     configure(&mut config);
     fc_emulator::start(config, "127.0.0.1:0".parse().unwrap())
@@ -75,6 +76,35 @@ timeout_ms = 10000
     )
 }
 
+/// A configuration for `topic` with `target` as the target table (TOML,
+/// e.g. `[target.lambda]\n…`) and `extra` tables appended.
+pub fn config_with_target(
+    name: &str,
+    broker: &Broker,
+    topic: &str,
+    target: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+name = "{name}"
+
+[source]
+bootstrap_servers = "{bootstrap}"
+topics = ["{topic}"]
+concurrency = 3
+
+[sandbox]
+cache_dir = ""
+
+{target}
+
+{extra}
+"#,
+        bootstrap = broker.bootstrap(),
+    )
+}
+
 /// Sends fcsink's log to the test output (shown for failing tests);
 /// `FCSINK_LOG` sets the filter, `warn` by default.
 pub fn init_logging() {
@@ -98,7 +128,13 @@ impl Running {
         init_logging();
         let settings =
             Settings::from_toml(config_toml).unwrap_or_else(|e| panic!("test config: {e}"));
-        let target: Box<dyn Target> = match settings.target.clone() {
+        let target = Self::test_target(&settings);
+        Self::start_with_target(settings, target)
+    }
+
+    /// The configured target, signing with the test credentials.
+    fn test_target(settings: &Settings) -> Box<dyn Target> {
+        match settings.target.clone() {
             TargetSettings::Fc(fc) => Box::new(
                 FcTarget::with_credentials(
                     fc,
@@ -114,7 +150,12 @@ impl Running {
                 .unwrap(),
             ),
             TargetSettings::Http(http) => Box::new(HttpTarget::new(http).unwrap()),
-        };
+        }
+    }
+
+    /// Starts `fcsink::pipeline` with a target built by the test.
+    pub fn start_with_target(settings: Settings, target: Box<dyn Target>) -> Running {
+        init_logging();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(fcsink::pipeline::run_with_target(settings, target, async {
             let _ = stopped.await;

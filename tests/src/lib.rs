@@ -7,8 +7,10 @@
 //!
 //! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
 //! - [`plugins`]: the plugins in `plugins/`, built to Wasm once per run.
+//! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
 //! Tansu comes from `scripts/install-tansu.sh`; see `scripts/TANSU.md`.
 pub mod broker;
 pub mod connector;
 pub mod plugins;
+pub mod python;

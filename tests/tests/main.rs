@@ -6,3 +6,5 @@ mod broker_smoke;
 mod sandbox;
 // Kafka → fcsink → Function Compute end to end, faults included.
 mod fc_e2e;
+// Kafka → fcsink → AWS Lambda (emulator and moto) and plain HTTP, result topics included.
+mod lambda_e2e;
