@@ -250,14 +250,12 @@ pub fn convert(json: &str) -> anyhow::Result<Imported> {
     if let Some(dlq) = take("errors.deadletterqueue.topic.name") {
         toml.pair("dead_letter_topic", &topic(dlq));
     }
-    if let Some(tolerance) = take("errors.tolerance") {
-        if tolerance == "none" {
-            warnings.push(
-                "errors.tolerance = \"none\": fcsink dead-letters records a plugin fails instead \
-                 of stopping; set failure_policy per your needs"
-                    .into(),
-            );
-        }
+    if take("errors.tolerance").as_deref() == Some("none") {
+        warnings.push(
+            "errors.tolerance = \"none\": fcsink dead-letters records a plugin fails instead \
+             of stopping; set failure_policy per your needs"
+                .into(),
+        );
     }
 
     for key in [
