@@ -50,30 +50,12 @@ pub fn config(
     target_extra: &str,
     extra: &str,
 ) -> String {
-    format!(
-        r#"
-name = "{name}"
-
-[source]
-bootstrap_servers = "{bootstrap}"
-topics = ["{topic}"]
-concurrency = 3
-
-[sandbox]
-cache_dir = ""
-
-[target.fc]
-endpoint = "http://{emulator}"
-service = "guide-hello_world"
-function = "hello_world"
-timeout_ms = 10000
-{target_extra}
-
-{extra}
-"#,
-        bootstrap = broker.bootstrap(),
-        emulator = emulator.addr(),
-    )
+    let target = format!(
+        "[target.fc]\nendpoint = \"http://{}\"\nservice = \"guide-hello_world\"\n\
+         function = \"hello_world\"\ntimeout_ms = 10000\n{target_extra}",
+        emulator.addr()
+    );
+    config_with_target(name, broker, topic, &target, extra)
 }
 
 /// A configuration for `topic` with `target` as the target table (TOML,

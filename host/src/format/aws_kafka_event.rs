@@ -16,7 +16,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{Encoded, Request, push_json_str};
+use super::{Encoded, Request, push_json_str, push_position};
 use crate::transform::Record;
 
 /// Encodes `records` into events of at most `max_records` records and `max_bytes` bytes.
@@ -135,14 +135,8 @@ fn element(record: &Record) -> Vec<u8> {
         128 + record.key.as_ref().map_or(0, Vec::len) * 4 / 3
             + record.value.as_ref().map_or(0, Vec::len) * 4 / 3,
     );
-    out.extend_from_slice(b"{\"topic\":");
-    push_json_str(&mut out, &record.topic);
-    out.extend_from_slice(b",\"partition\":");
-    out.extend_from_slice(record.partition.to_string().as_bytes());
-    out.extend_from_slice(b",\"offset\":");
-    out.extend_from_slice(record.offset.to_string().as_bytes());
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(record.timestamp.to_string().as_bytes());
+    out.push(b'{');
+    push_position(&mut out, record);
     out.extend_from_slice(b",\"timestampType\":\"CREATE_TIME\"");
     for (field, bytes) in [("key", &record.key), ("value", &record.value)] {
         if let Some(bytes) = bytes {

@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{CloudEvents, push_bytes, push_encoding, push_json_str};
+use super::{CloudEvents, push_bytes, push_encoding, push_json_str, push_position};
 use crate::transform::Record;
 
 /// One record's event.
@@ -45,14 +45,8 @@ pub(crate) fn element(record: &Record, options: &CloudEvents) -> Vec<u8> {
         out.extend_from_slice(b",\"aliyunaccountid\":");
         push_json_str(&mut out, account);
     }
-    out.extend_from_slice(b",\"data\":{\"topic\":");
-    push_json_str(&mut out, &record.topic);
-    out.extend_from_slice(b",\"partition\":");
-    out.extend_from_slice(record.partition.to_string().as_bytes());
-    out.extend_from_slice(b",\"offset\":");
-    out.extend_from_slice(record.offset.to_string().as_bytes());
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(record.timestamp.to_string().as_bytes());
+    out.extend_from_slice(b",\"data\":{");
+    push_position(&mut out, record);
     out.extend_from_slice(b",\"headers\":{\"headers\":[");
     for (i, header) in record.headers.iter().enumerate() {
         if i > 0 {

@@ -207,6 +207,18 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
 }
 
+/// Appends `"topic":…,"partition":…,"offset":…,"timestamp":…`.
+pub(crate) fn push_position(out: &mut Vec<u8>, record: &Record) {
+    out.extend_from_slice(b"\"topic\":");
+    push_json_str(out, &record.topic);
+    out.extend_from_slice(b",\"partition\":");
+    out.extend_from_slice(record.partition.to_string().as_bytes());
+    out.extend_from_slice(b",\"offset\":");
+    out.extend_from_slice(record.offset.to_string().as_bytes());
+    out.extend_from_slice(b",\"timestamp\":");
+    out.extend_from_slice(record.timestamp.to_string().as_bytes());
+}
+
 /// Writes bytes as a JSON string: the text itself when it is UTF-8, else
 /// base64 (returning the encoding's name).
 pub(crate) fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Option<&'static str> {
