@@ -6,3 +6,5 @@ mod broker_smoke;
 mod sandbox;
 // Kafka → fcsink → Function Compute end to end, faults included.
 mod fc_e2e;
+// Operating a fleet: config and status topics, ops commands, /metrics, --until-end.
+mod fleet;
