@@ -150,14 +150,14 @@ fn family(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_partitions_follow_the_config_topic_and_hand_over_partitions() {
-    let broker = &Broker::sqlite().await;
+    let broker = Broker::sqlite().await;
     broker.create_topic("fleet-in", 4).await;
     let emulator = connector::emulator(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
         "fleet",
-        broker,
+        &broker,
         &emulator,
         "fleet-in",
         "[batch]\nsize = 5\nlinger_ms = 200",
@@ -254,7 +254,7 @@ async fn two_instances_share_partitions_follow_the_config_topic_and_hand_over_pa
     // (Tansu 0.6 never expires a killed member, so its partitions would stay
     // unassigned: scripts/TANSU.md. A clean stop leaves the group.)
     assert!(b.terminate().success());
-    produce(broker, "fleet-in", 4, "after-stop", 40).await;
+    produce(&broker, "fleet-in", 4, "after-stop", 40).await;
     let survivor = wait_status(
         &settings,
         "one instance with all four partitions, no lag",
