@@ -46,6 +46,12 @@ pub enum Command {
         /// Run with these plugins, in this order, instead of the config's [[transform]] chain.
         #[arg(long = "plugin", value_name = "PATH.wasm")]
         plugins: Vec<String>,
+        /// Consume up to the end offsets present at start, then stop (with a progress bar).
+        #[arg(long)]
+        until_end: bool,
+        /// Serve /metrics, /healthz and /readyz here (overrides operations.listen).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Check a configuration file and its plugins without consuming anything.
     Validate {
@@ -56,6 +62,9 @@ pub enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Operate every instance of a connector through Kafka.
+    #[command(flatten)]
+    Fleet(crate::ops::FleetCommand),
     /// Turn another connector's configuration into an fcsink config file.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -119,12 +128,22 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config, plugins } => {
-            let settings = load_settings(&config, &plugins)?;
+        Command::Run {
+            config,
+            plugins,
+            until_end,
+            listen,
+        } => {
+            let mut settings = load_settings(&config, &plugins)?;
+            settings.operations.until_end = until_end;
+            if listen.is_some() {
+                settings.operations.listen = listen;
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::run(settings, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fleet(command) => crate::ops::run(command),
         Command::Validate { config } => {
             validate(&config)?;
             Ok(ExitCode::SUCCESS)

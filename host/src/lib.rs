@@ -17,18 +17,27 @@
 //!
 //! Around it: [`config`] (the validated TOML file), [`topics`] (topics created
 //! at start), [`produce`] (acknowledged writes to Kafka), [`metrics`] (named
-//! counters), [`cli`] (the `fcsink` commands), [`import`] (configs of other connectors).
+//! counters and the `/metrics` endpoint), [`cli`] (the `fcsink` commands),
+//! [`import`] (configs of other connectors).
+//!
+//! Operating a fleet: [`control`] (the config and status topics every
+//! instance follows and publishes to), [`ops`] (the commands that write and
+//! read them: `status`, `pause`, `resume`, `set`, `send-test`, `delete`),
+//! [`progress`] (`run --until-end`).
 
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod dlq;
 pub mod format;
 pub mod import;
 pub mod invoke;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
 pub mod produce;
+pub mod progress;
 pub mod results;
 pub mod retry;
 pub mod source;

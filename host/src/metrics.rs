@@ -1,17 +1,76 @@
-//! Named events counted at stage boundaries, rendered in Prometheus text format.
+//! Named events counted at stage boundaries, rendered in Prometheus text
+//! format (served by [`http`] at `/metrics`).
 //!
-//! Call sites read like `metrics::batch_flushed(reason, n)`; every counter
+//! Call sites read like `metrics::batch_flushed(reason, n)`; every metric
 //! lives here so the full list is in one place.
+
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 static RECORDS_CONSUMED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
+static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
 static LABELLED: Mutex<BTreeMap<(&'static str, String), u64>> = Mutex::new(BTreeMap::new());
+/// `fcsink_consumer_lag` per `(topic, partition)`, from librdkafka's statistics.
+static LAG: Mutex<BTreeMap<(String, i32), i64>> = Mutex::new(BTreeMap::new());
+
+/// Bucket bounds in seconds, shared by both histograms: a plugin call takes
+/// milliseconds, an invocation up to minutes.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+
+/// A Prometheus histogram of durations.
+struct Histogram {
+    /// Observations at or below each of [`BUCKETS`] (not cumulative here).
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    const fn new() -> Self {
+        Histogram {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS.len()],
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
+    }
+}
+
+static INVOCATION_SECONDS: Histogram = Histogram::new();
+static TRANSFORM_SECONDS: Histogram = Histogram::new();
 
 fn count(name: &'static str, label: String, n: u64) {
     if let Ok(mut map) = LABELLED.lock() {
@@ -48,8 +107,21 @@ pub fn plugin_called(plugin: &str, outcome: &str) {
     );
 }
 
-/// An invocation attempt ended with this status class (`2xx`, `4xx`, `5xx`, `error`).
-pub fn invoke_attempt(class: &str) {
+/// The plugin chain took `elapsed` over a batch and ended with `outcome`
+/// (`ok` or the failing plugin's failure code).
+pub fn transform_finished(elapsed: Duration, outcome: &str) {
+    TRANSFORM_SECONDS.observe(elapsed);
+    count(
+        "fcsink_transform_batches_total",
+        format!("outcome=\"{outcome}\""),
+        1,
+    );
+}
+
+/// An invocation attempt took `elapsed` and ended with this status class
+/// (`2xx`, `function-error`, `4xx`, `5xx`, `error`).
+pub fn invoke_attempt(class: &str, elapsed: Duration) {
+    INVOCATION_SECONDS.observe(elapsed);
     count("fcsink_invocations_total", format!("status=\"{class}\""), 1);
 }
 
@@ -60,24 +132,110 @@ pub fn records_delivered(n: usize) {
 
 /// Records written to the dead-letter topic, by reason code.
 pub fn dead_lettered(code: &str, n: usize) {
+    RECORDS_DEAD_LETTERED.fetch_add(n as u64, Ordering::Relaxed);
     count(
-        "fcsink_records_dead_lettered_total",
+        "fcsink_records_dead_lettered_by_code_total",
         format!("code=\"{code}\""),
         n as u64,
     );
 }
 
-/// Renders every counter in Prometheus text format.
+/// librdkafka's periodic statistics: the lag of every partition this
+/// process consumes (end offset minus the offset stored after delivery).
+pub fn consumer_stats(stats: &rdkafka::Statistics) {
+    let Ok(mut lag) = LAG.lock() else { return };
+    lag.clear();
+    for (topic, t) in &stats.topics {
+        for p in t.partitions.values() {
+            // Partition -1 is librdkafka's internal "unassigned" queue.
+            if p.partition >= 0 && p.desired && p.consumer_lag_stored >= 0 {
+                lag.insert((topic.clone(), p.partition), p.consumer_lag_stored);
+            }
+        }
+    }
+}
+
+/// The totals an instance publishes in its status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Totals {
+    /// Records read from Kafka.
+    pub consumed: u64,
+    /// Records dropped by a plugin.
+    pub filtered: u64,
+    /// Records that reached the function.
+    pub delivered: u64,
+    /// Records written to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+/// The record counters since the process started.
+pub fn totals() -> Totals {
+    Totals {
+        consumed: RECORDS_CONSUMED.load(Ordering::Relaxed),
+        filtered: RECORDS_FILTERED.load(Ordering::Relaxed),
+        delivered: RECORDS_DELIVERED.load(Ordering::Relaxed),
+        dead_lettered: RECORDS_DEAD_LETTERED.load(Ordering::Relaxed),
+    }
+}
+
+/// What each metric family means, for `# HELP`.
+const HELP: &[(&str, &str)] = &[
+    ("fcsink_records_consumed_total", "Records read from Kafka."),
+    (
+        "fcsink_records_filtered_total",
+        "Records dropped by a plugin.",
+    ),
+    (
+        "fcsink_records_delivered_total",
+        "Records that reached the function.",
+    ),
+    (
+        "fcsink_records_dead_lettered_total",
+        "Records written to the dead-letter topic.",
+    ),
+    (
+        "fcsink_records_dead_lettered_by_code_total",
+        "Records written to the dead-letter topic, by reason code.",
+    ),
+    (
+        "fcsink_batches_total",
+        "Batches flushed, by reason (full, linger, closed).",
+    ),
+    (
+        "fcsink_batch_records_total",
+        "Records in flushed batches, by flush reason.",
+    ),
+    (
+        "fcsink_invocations_total",
+        "Invocation attempts, by status class.",
+    ),
+    (
+        "fcsink_plugin_calls_total",
+        "Failed plugin calls, by plugin and failure code.",
+    ),
+    (
+        "fcsink_transform_batches_total",
+        "Batches through the plugin chain, by outcome.",
+    ),
+];
+
+fn help(name: &str) -> &'static str {
+    HELP.iter().find(|(n, _)| *n == name).map_or("", |(_, h)| h)
+}
+
+/// Renders every metric in Prometheus text format.
 pub fn render() -> String {
     let mut out = String::new();
     for (name, value) in [
         ("fcsink_records_consumed_total", &RECORDS_CONSUMED),
-        ("fcsink_records_delivered_total", &RECORDS_DELIVERED),
         ("fcsink_records_filtered_total", &RECORDS_FILTERED),
+        ("fcsink_records_delivered_total", &RECORDS_DELIVERED),
+        ("fcsink_records_dead_lettered_total", &RECORDS_DEAD_LETTERED),
     ] {
         let _ = writeln!(
             out,
-            "# TYPE {name} counter\n{name} {}",
+            "# HELP {name} {}\n# TYPE {name} counter\n{name} {}",
+            help(name),
             value.load(Ordering::Relaxed)
         );
     }
@@ -85,11 +243,57 @@ pub fn render() -> String {
         let mut last = "";
         for ((name, labels), value) in map.iter() {
             if *name != last {
-                let _ = writeln!(out, "# TYPE {name} counter");
+                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
                 last = name;
             }
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
+    INVOCATION_SECONDS.render(
+        &mut out,
+        "fcsink_invocation_duration_seconds",
+        "Duration of one invocation attempt.",
+    );
+    TRANSFORM_SECONDS.render(
+        &mut out,
+        "fcsink_transform_duration_seconds",
+        "Time the plugin chain took over one batch.",
+    );
+    if let Ok(lag) = LAG.lock() {
+        let name = "fcsink_consumer_lag";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Records between the offset stored after delivery and the end of the partition.\n# TYPE {name} gauge"
+        );
+        for ((topic, partition), value) in lag.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{topic=\"{topic}\",partition=\"{partition}\"}} {value}"
+            );
+        }
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let histogram = Histogram::new();
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_millis(200));
+        histogram.observe(Duration::from_secs(500));
+        let mut out = String::new();
+        histogram.render(&mut out, "h", "test");
+        assert!(out.contains("h_bucket{le=\"0.001\"} 0\n"), "{out}");
+        assert!(out.contains("h_bucket{le=\"0.005\"} 1\n"), "{out}");
+        assert!(out.contains("h_bucket{le=\"0.25\"} 2\n"), "{out}");
+        assert!(out.contains("h_bucket{le=\"120\"} 2\n"), "{out}");
+        assert!(
+            out.contains("h_bucket{le=\"+Inf\"} 3\nh_sum 500.203\nh_count 3\n"),
+            "{out}"
+        );
+    }
 }

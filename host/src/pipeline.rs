@@ -8,9 +8,15 @@
 //! Drain order at shutdown: stop polling Kafka → close every worker's input
 //! → workers finish their in-flight batch (transform, invoke, dead letter;
 //! retry waits are cut short and such batches are abandoned uncommitted) →
-//! store their offsets → commit synchronously → leave the group.
+//! store their offsets → commit synchronously → leave the group → remove the
+//! instance from the status topic and stop serving `/metrics`.
+//!
+//! The control plane's side of the dispatcher (pause, resume, runtime
+//! settings, the published state) is in `pipeline/control.rs`.
 
-use std::collections::{HashMap, HashSet};
+mod control;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +30,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::control::target::{Switchable, TargetFactory};
+use crate::control::{self as fleet, Live};
 use crate::dlq::DeadLetters;
 use crate::invoke::{self, Target};
 use crate::metrics;
 use crate::results::Results;
-use crate::retry::RetryPolicy;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
-use crate::transform::{Chain, PluginSpec, Record, Runtime};
+use crate::transform::{PluginSpec, Record, Runtime};
 use crate::worker::{self, Backlog, ChainPool, End, Shared};
 
 /// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
@@ -64,8 +71,9 @@ pub fn load_plugins(
 /// # Errors
 /// Anything that prevents starting: a plugin, credentials, the broker.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let target = invoke::from_settings(&settings.target).context("cannot set up the target")?;
-    run_with_target(settings, target, shutdown).await
+    let factory: TargetFactory = Arc::new(invoke::from_settings);
+    let target = factory(&settings.target).context("cannot set up the target")?;
+    run_inner(settings, target, Some(factory), shutdown).await
 }
 
 /// [`run`] with a target built by the caller (tests use their own credentials).
@@ -77,12 +85,21 @@ pub async fn run_with_target(
     target: Box<dyn Target>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_inner(settings, target, None, shutdown).await
+}
+
+/// [`run`] with a target and, when it may be rebuilt (`send_mode` changed
+/// at runtime), the factory that builds it.
+async fn run_inner(
+    settings: Settings,
+    target: Box<dyn Target>,
+    factory: Option<TargetFactory>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (_runtime, plugins) = load_plugins(&settings)?;
-    let chains = (0..settings.source.concurrency)
-        .map(|_| Chain::new(&plugins))
-        .collect();
 
     let kafka_config = source::client_config(&settings);
+    let mut created = Vec::new();
     if settings.delivery.create_topics {
         let delivery = &settings.delivery;
         let topics: Vec<&str> = std::iter::once(&delivery.dead_letter_topic)
@@ -90,28 +107,41 @@ pub async fn run_with_target(
             .chain(&delivery.error_topic)
             .map(String::as_str)
             .collect();
-        crate::topics::ensure(&producer_config(&kafka_config), &topics)
+        created = crate::topics::ensure(&producer_config(&kafka_config), &topics)
             .await
             .context("cannot prepare the dead-letter and result topics")?;
     }
     let producer: FutureProducer = producer_config(&kafka_config)
         .create()
         .context("cannot create the Kafka producer")?;
+    // Ends the control plane's tasks and the endpoints after the drain.
+    let operations = CancellationToken::new();
+    let (control, handles) = fleet::start(
+        &settings,
+        &producer_config(&kafka_config),
+        &producer,
+        created,
+        operations.clone(),
+    )
+    .await?;
+    let endpoint = match settings.operations.listen {
+        Some(addr) => {
+            let (bound, task) =
+                metrics::http::serve(addr, handles.readiness.clone(), operations.clone()).await?;
+            tracing::info!(%bound, "Serving /metrics, /healthz and /readyz");
+            Some(task)
+        }
+        None => None,
+    };
     let (consumer, assignments) = source::subscribe(&settings).context("cannot subscribe")?;
     let consumer = Arc::new(consumer);
+    let live: Live = *handles.live.borrow();
 
     let shared = Arc::new(Shared {
         consumer: consumer.clone(),
-        batch: settings.batch,
-        retry: RetryPolicy {
-            retries: settings.delivery.retries,
-            initial: settings.delivery.backoff_initial,
-            max: settings.delivery.backoff_max,
-        },
-        failure_policy: settings.delivery.failure_policy,
-        chains: ChainPool::new(chains),
-        target,
-        send_mode: settings.target.send_mode(),
+        live: handles.live.clone(),
+        chains: ChainPool::new(plugins.clone(), live.concurrency),
+        target: Switchable::new(target, settings.target.clone(), factory),
         format: settings.format.clone(),
         dead_letters: DeadLetters::new(
             producer.clone(),
@@ -134,18 +164,45 @@ pub async fn run_with_target(
         "Started"
     );
 
+    // `--until-end` stops the run like a signal once the replay is done.
+    let replayed = CancellationToken::new();
+    if settings.operations.until_end {
+        tokio::spawn(crate::progress::until_end(
+            consumer.clone(),
+            settings.clone(),
+            replayed.clone(),
+        ));
+    }
+    let shutdown = async {
+        tokio::select! {
+            () = shutdown => {}
+            () = replayed.cancelled() => tracing::info!("Reached the end offsets present at start; stopping"),
+        }
+    };
+
+    let readiness = handles.readiness.clone();
     let mut dispatcher = Dispatcher::new(
         shared.clone(),
         settings.source.buffer_bytes,
         2 * settings.batch.max_bytes,
+        handles,
     );
     dispatcher.run(&consumer, assignments, shutdown).await;
 
     // Drain: close inputs, cut retry waits short, wait for the workers.
+    readiness.set(false);
+    dispatcher
+        .board
+        .update(|status| status.state = "stopping".into());
     shared.shutdown.cancel();
     dispatcher.close().await;
     drop(shared);
     close_kafka(consumer, producer).await;
+    operations.cancel();
+    control.stopped().await;
+    if let Some(endpoint) = endpoint {
+        let _ = endpoint.await;
+    }
     tracing::info!("Stopped");
     Ok(())
 }
@@ -176,7 +233,9 @@ async fn close_kafka(consumer: Arc<Consumer>, producer: FutureProducer) {
     }
 }
 
-fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
+/// The connection and security settings of `consumer_config`, for producers
+/// and admin clients, with `acks=all`.
+pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (key, value) in consumer_config.config_map() {
         // Security and connection settings carry over; consumer-only ones do not.
@@ -231,12 +290,38 @@ struct Dispatcher {
     stopped: HashSet<TopicPartition>,
     ends: mpsc::UnboundedSender<(TopicPartition, End)>,
     ended: mpsc::UnboundedReceiver<(TopicPartition, End)>,
+    /// The partitions assigned to this process.
+    assigned: BTreeSet<TopicPartition>,
+    /// Why each stopped partition stopped.
+    failures: HashMap<TopicPartition, String>,
+    /// The runtime settings last applied.
+    current: Live,
+    live: tokio::sync::watch::Receiver<Live>,
+    resumes: mpsc::UnboundedReceiver<fleet::ResumeRequest>,
+    board: Arc<fleet::Board>,
+    readiness: Arc<metrics::http::Readiness>,
 }
 
 impl Dispatcher {
-    fn new(shared: Arc<Shared>, buffer_bytes: usize, min_share: usize) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        buffer_bytes: usize,
+        min_share: usize,
+        handles: fleet::Handles,
+    ) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
+        let current = *handles.live.borrow();
+        handles
+            .board
+            .update(|status| status.settings = current.describe());
         Dispatcher {
+            assigned: BTreeSet::new(),
+            failures: HashMap::new(),
+            current,
+            live: handles.live,
+            resumes: handles.resumes,
+            board: handles.board,
+            readiness: handles.readiness,
             shared,
             buffer_bytes,
             min_share,
@@ -263,6 +348,8 @@ impl Dispatcher {
                 () = &mut shutdown => return,
                 Some(event) = assignments.recv() => self.on_assignment(consumer, event),
                 Some((tp, end)) = self.ended.recv() => self.on_end(consumer, tp, end),
+                Ok(()) = self.live.changed() => self.on_live(consumer),
+                Some(request) = self.resumes.recv() => self.on_resume(consumer, &request),
                 message = consumer.recv() => match message {
                     Ok(message) => {
                         // Rebalance callbacks run inside `recv`; apply them first.
@@ -344,6 +431,9 @@ impl Dispatcher {
     /// Resumes paused partitions whose backlog fell below half their share.
     fn resume_drained(&mut self, consumer: &Consumer) {
         let share = self.share();
+        if self.current.paused {
+            return;
+        }
         for (tp, partition) in &mut self.partitions {
             if partition.paused && partition.backlog.bytes() <= share / 2 {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
@@ -360,9 +450,15 @@ impl Dispatcher {
                 for tp in list.iter().filter(|tp| self.stopped.contains(*tp)) {
                     source::set_paused(consumer, tp, true);
                 }
+                self.assigned.extend(list);
+                self.on_assigned(consumer);
             }
             Assignment::Revoked(list) => {
                 tracing::info!(partitions = ?list, "Partitions revoked");
+                for tp in &list {
+                    self.assigned.remove(tp);
+                }
+                self.publish_partitions();
                 for tp in list {
                     if let Some(partition) = self.partitions.remove(&tp) {
                         partition.revoked.cancel();
@@ -378,7 +474,9 @@ impl Dispatcher {
             tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on");
             source::set_paused(consumer, &tp, true);
             self.partitions.remove(&tp);
-            self.stopped.insert(tp);
+            self.stopped.insert(tp.clone());
+            self.failures.insert(tp, why);
+            self.publish_partitions();
         }
     }
 

@@ -35,7 +35,12 @@ pub struct SourceContext {
     events: mpsc::UnboundedSender<Assignment>,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    /// librdkafka's statistics carry each partition's lag (`/metrics`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        crate::metrics::consumer_stats(&statistics);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -103,8 +108,11 @@ pub fn subscribe(
     settings: &Settings,
 ) -> KafkaResult<(Consumer, mpsc::UnboundedReceiver<Assignment>)> {
     let (events, assignments) = mpsc::unbounded_channel();
-    let consumer: Consumer =
-        client_config(settings).create_with_context(SourceContext { events })?;
+    let mut config = client_config(settings);
+    if config.get("statistics.interval.ms").is_none() {
+        config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    }
+    let consumer: Consumer = config.create_with_context(SourceContext { events })?;
     let topics: Vec<&str> = match &settings.source.topics {
         Topics::List(list) => list.iter().map(String::as_str).collect(),
         Topics::Regex(regex) => vec![regex.as_str()],
@@ -174,6 +182,9 @@ pub fn commit_now(consumer: &Consumer) {
         Err(err) => tracing::debug!(%err, "Final commit"),
     }
 }
+
+/// How often librdkafka reports statistics (the lag in `/metrics`).
+const STATISTICS_INTERVAL_MS: &str = "2000";
 
 /// How long the pipeline waits for the broker during start-up checks.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,4 +1,5 @@
-//! Topics fcsink writes to (the dead-letter topic) are created at start when
+//! Topics fcsink writes to (the dead-letter topic, and the compacted config
+//! and status topics of the control plane) are created at start when
 //! missing, unless the user creates them by hand (`delivery.create_topics = false`).
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -11,11 +12,31 @@ use crate::source::METADATA_TIMEOUT;
 /// Partitions of a topic fcsink creates.
 pub const CREATED_PARTITIONS: i32 = 1;
 
-/// Creates each of `topics` that does not exist yet.
+/// Creates each of `topics` that does not exist yet; returns those created.
 ///
 /// # Errors
 /// When the broker cannot be reached or refuses to create a topic.
 pub async fn ensure(client_config: &ClientConfig, topics: &[&str]) -> anyhow::Result<Vec<String>> {
+    ensure_with(client_config, topics, false).await
+}
+
+/// [`ensure`] for topics that keep only the latest record per key
+/// (`cleanup.policy=compact`), as the control plane's are.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses to create a topic.
+pub async fn ensure_compacted(
+    client_config: &ClientConfig,
+    topics: &[&str],
+) -> anyhow::Result<Vec<String>> {
+    ensure_with(client_config, topics, true).await
+}
+
+async fn ensure_with(
+    client_config: &ClientConfig,
+    topics: &[&str],
+    compact: bool,
+) -> anyhow::Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = client_config.create()?;
     let metadata = admin.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
     let missing: Vec<&str> = topics
@@ -32,12 +53,12 @@ pub async fn ensure(client_config: &ClientConfig, topics: &[&str]) -> anyhow::Re
     for topic in missing {
         // Replication -1 asks for the broker's default; a broker too old
         // for that gets a single replica.
-        let mut result = create(&admin, topic, TopicReplication::Fixed(-1)).await;
+        let mut result = create(&admin, topic, TopicReplication::Fixed(-1), compact).await;
         if matches!(
             result,
             Err(RDKafkaErrorCode::InvalidReplicationFactor | RDKafkaErrorCode::InvalidRequest)
         ) {
-            result = create(&admin, topic, TopicReplication::Fixed(1)).await;
+            result = create(&admin, topic, TopicReplication::Fixed(1), compact).await;
         }
         match result {
             Ok(()) => {
@@ -55,8 +76,12 @@ async fn create(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     replication: TopicReplication<'_>,
+    compact: bool,
 ) -> Result<(), RDKafkaErrorCode> {
-    let new = NewTopic::new(topic, CREATED_PARTITIONS, replication);
+    let mut new = NewTopic::new(topic, CREATED_PARTITIONS, replication);
+    if compact {
+        new = new.set("cleanup.policy", "compact");
+    }
     let results = admin
         .create_topics(
             [&new],

@@ -4,32 +4,34 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::batch;
-use crate::config::{BatchSettings, FailurePolicy, SendMode};
+use crate::config::{FailurePolicy, SendMode};
+use crate::control::Live;
+use crate::control::target::Switchable;
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::format::Format;
 use crate::invoke::partial::{self, Report};
 use crate::invoke::{Target, Verdict};
 use crate::metrics;
 use crate::results::Results;
-use crate::retry::{self, Delivery, RetryPolicy};
+use crate::retry::{self, Delivery};
 use crate::source::{self, Consumer, TopicPartition};
-use crate::transform::{Chain, Record, TransformError, Transformed};
+use crate::transform::{Chain, Plugin, Record, TransformError, Transformed};
 
 /// What every worker shares.
 pub(crate) struct Shared {
     pub consumer: Arc<Consumer>,
-    pub batch: BatchSettings,
-    pub retry: RetryPolicy,
-    pub failure_policy: FailurePolicy,
+    /// Batch settings, retries, failure policy and send mode, changeable
+    /// at runtime (`control`): read once per use, never held.
+    pub live: watch::Receiver<Live>,
     pub chains: ChainPool,
-    pub target: Box<dyn Target>,
-    pub send_mode: SendMode,
+    pub target: Switchable,
     pub format: Format,
     pub dead_letters: DeadLetters,
     pub results: Results,
@@ -37,18 +39,45 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
 }
 
+impl Shared {
+    /// The runtime settings in force now.
+    pub(crate) fn live(&self) -> Live {
+        *self.live.borrow()
+    }
+}
+
 /// Plugin chains, one per unit of concurrency: holding one is the permit to
-/// work on a batch.
+/// work on a batch. Chains are made when first needed, so the pool can grow
+/// when `source.concurrency` is raised at runtime.
 pub(crate) struct ChainPool {
     permits: Arc<Semaphore>,
+    size: AtomicUsize,
+    plugins: Vec<Arc<Plugin>>,
     chains: Mutex<Vec<Chain>>,
 }
 
 impl ChainPool {
-    pub(crate) fn new(chains: Vec<Chain>) -> Self {
+    pub(crate) fn new(plugins: Vec<Arc<Plugin>>, size: usize) -> Self {
         ChainPool {
-            permits: Arc::new(Semaphore::new(chains.len())),
-            chains: Mutex::new(chains),
+            permits: Arc::new(Semaphore::new(size)),
+            size: AtomicUsize::new(size),
+            chains: Mutex::new((0..size).map(|_| Chain::new(&plugins)).collect()),
+            plugins,
+        }
+    }
+
+    /// Allows `size` batches at once; batches in flight beyond it finish first.
+    pub(crate) fn resize(&self, size: usize) {
+        let old = self.size.swap(size, Ordering::SeqCst);
+        if size > old {
+            self.permits.add_permits(size - old);
+        } else if size < old {
+            let permits = self.permits.clone();
+            tokio::spawn(async move {
+                if let Ok(taken) = permits.acquire_many_owned((old - size) as u32).await {
+                    taken.forget();
+                }
+            });
         }
     }
 
@@ -64,7 +93,7 @@ impl ChainPool {
             .lock()
             .expect("pool lock")
             .pop()
-            .expect("a chain per permit");
+            .unwrap_or_else(|| Chain::new(&self.plugins));
         (permit, chain)
     }
 
@@ -137,10 +166,11 @@ pub(crate) async fn run(
     revoked: CancellationToken,
 ) -> End {
     loop {
+        let batch_settings = shared.live().batch;
         let next = tokio::select! {
             biased;
             () = revoked.cancelled() => return End::Finished,
-            next = batch::next_batch(&mut input, &shared.batch) => next,
+            next = batch::next_batch(&mut input, &batch_settings) => next,
         };
         let Some((batch, reason)) = next else {
             return End::Finished;
@@ -162,6 +192,7 @@ pub(crate) async fn run(
 async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
     let (permit, chain) = shared.chains.acquire().await;
     let source = batch.clone();
+    let started = Instant::now();
     let (chain, transformed) = tokio::task::spawn_blocking(move || {
         let mut chain = chain;
         let result = chain.run(batch);
@@ -170,6 +201,10 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
     .await
     .expect("the transform task does not panic");
     shared.chains.release(chain);
+    let outcome = transformed
+        .as_ref()
+        .map_or_else(|err| err.failure.code(), |_| "ok");
+    metrics::transform_finished(started.elapsed(), outcome);
 
     let transformed = match transformed {
         Ok(transformed) => transformed,
@@ -222,7 +257,8 @@ async fn transform_failed(source: &[Record], err: TransformError, shared: &Share
 /// Sends every request of the batch in order; records that cannot be
 /// delivered are dead-lettered or stop the partition.
 async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) -> BatchEnd {
-    let (max_records, max_bytes) = (shared.batch.max_records, shared.batch.max_bytes);
+    let live = shared.live();
+    let (max_records, max_bytes) = (live.batch.max_records, live.batch.max_bytes);
     let encoded = shared
         .format
         .encode(&transformed.records, max_records, max_bytes);
@@ -266,10 +302,12 @@ async fn deliver(
     shared: &Shared,
 ) -> BatchEnd {
     let mut rounds = 0;
+    let live = shared.live();
     loop {
-        let delivery = retry::deliver(shared.retry, &shared.shutdown, || async {
+        let delivery = retry::deliver(live.retry, &shared.shutdown, || async {
+            let started = Instant::now();
             let verdict = shared.target.send(body.clone()).await;
-            metrics::invoke_attempt(status_class(&verdict));
+            metrics::invoke_attempt(status_class(&verdict), started.elapsed());
             verdict
         })
         .await;
@@ -289,7 +327,7 @@ async fn deliver(
                 return fail(sources(transformed, &pending, source), reason, shared).await;
             }
         };
-        let (failed, why) = match shared.send_mode {
+        let (failed, why) = match live.send_mode {
             SendMode::Async => (Vec::new(), String::new()),
             SendMode::Sync => failed_items(&response.body, &pending, transformed),
         };
@@ -299,7 +337,7 @@ async fn deliver(
             .map(|&i| &source[transformed.origins[i]])
             .collect();
         metrics::records_delivered(delivered.len());
-        if shared.send_mode == SendMode::Sync
+        if live.send_mode == SendMode::Sync
             && !delivered.is_empty()
             && shared
                 .results
@@ -313,7 +351,7 @@ async fn deliver(
             return BatchEnd::Handled;
         }
         rounds += 1;
-        if rounds > shared.retry.retries {
+        if rounds > live.retry.retries {
             tracing::error!(records = failed.len(), "The function kept failing records");
             let reason = Reason {
                 stage: Stage::Invoke,
@@ -325,7 +363,7 @@ async fn deliver(
             };
             return fail(sources(transformed, &failed, source), reason, shared).await;
         }
-        let delay = shared.retry.delay(rounds, None);
+        let delay = live.retry.delay(rounds, None);
         tracing::warn!(
             records = failed.len(),
             retry_in_ms = delay.as_millis() as u64,
@@ -340,10 +378,9 @@ async fn deliver(
             .iter()
             .map(|&i| transformed.records[i].clone())
             .collect();
-        let encoded =
-            shared
-                .format
-                .encode(&subset, shared.batch.max_records, shared.batch.max_bytes);
+        let encoded = shared
+            .format
+            .encode(&subset, live.batch.max_records, live.batch.max_bytes);
         debug_assert_eq!(encoded.requests.len(), 1);
         body = encoded
             .requests
@@ -391,7 +428,7 @@ fn sources<'a>(
 
 /// Applies the failure policy to records that cannot go on.
 async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEnd {
-    match shared.failure_policy {
+    match shared.live().failure_policy {
         FailurePolicy::Stop => BatchEnd::Stop(format!("{}: {}", reason.code, reason.message)),
         FailurePolicy::Continue => {
             let entries: Vec<_> = records

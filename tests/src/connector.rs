@@ -171,6 +171,17 @@ impl Process {
     /// Runs `BINARY run --config FILE` with the test credentials in the
     /// environment; integration tests pass `env!("CARGO_BIN_EXE_fcsink-under-test")`.
     pub fn start(binary: &str, config_file: &std::path::Path, log: PathBuf) -> Process {
+        Process::start_with(binary, config_file, &[], log)
+    }
+
+    /// [`Process::start`] with more arguments after `run --config FILE`
+    /// (`--listen`, `--until-end`, `--log-format json` …).
+    pub fn start_with(
+        binary: &str,
+        config_file: &std::path::Path,
+        args: &[&str],
+        log: PathBuf,
+    ) -> Process {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -179,6 +190,7 @@ impl Process {
         let child = Command::new(binary)
             .args(["run", "--config"])
             .arg(config_file)
+            .args(args)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
             .env("FCSINK_LOG", "info")
@@ -187,6 +199,20 @@ impl Process {
             .spawn()
             .expect("start fcsink");
         Process { child, log }
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL: no chance to drain or commit.

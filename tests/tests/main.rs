@@ -8,3 +8,5 @@ mod sandbox;
 mod fc_e2e;
 // Kafka → fcsink → AWS Lambda (emulator and moto) and plain HTTP, result topics included.
 mod lambda_e2e;
+// Operating a fleet: config and status topics, ops commands, /metrics, --until-end.
+mod fleet;

@@ -1,6 +1,7 @@
 //! The configuration: one TOML file, validated into typed [`Settings`]
 //! before anything starts. Every error names the field and the rule.
 
+mod operations;
 mod raw;
 mod rules;
 
@@ -8,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::transform::{Limits, PluginSpec};
+pub use operations::{DEFAULT_STATUS_INTERVAL, OperationsSettings};
 pub use raw::RawConfig;
-pub(crate) use rules::plugin_spec;
+pub(crate) use rules::{default_request_bytes, int_in, one_of, plugin_spec};
 
 /// Records per invocation when `batch.size` is unset (the managed connector's default).
 pub const DEFAULT_BATCH_SIZE: usize = 20;
@@ -99,12 +101,24 @@ pub struct Settings {
     pub format: crate::format::Format,
     /// Retries, dead letters and the failure policy.
     pub delivery: DeliverySettings,
+    /// The control plane, metrics and health endpoints.
+    pub operations: OperationsSettings,
 }
 
 impl Settings {
     /// The consumer group: `connect-<name>`, as the managed connector names it.
     pub fn group_id(&self) -> String {
         format!("connect-{}", self.name)
+    }
+
+    /// The compacted topic carrying runtime changes: `connect-config-<name>`.
+    pub fn config_topic(&self) -> String {
+        format!("connect-config-{}", self.name)
+    }
+
+    /// The compacted topic carrying each instance's state: `connect-status-<name>`.
+    pub fn status_topic(&self) -> String {
+        format!("connect-status-{}", self.name)
     }
 
     /// Reads and validates a configuration file.

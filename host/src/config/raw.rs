@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub delivery: RawDelivery,
     #[serde(default)]
     pub sandbox: RawSandbox,
+    #[serde(default)]
+    pub operations: super::operations::RawOperations,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,6 +21,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
         transforms: transforms(raw.transform, base)?,
         sandbox: sandbox(raw.sandbox)?,
         delivery: delivery(raw.delivery, &name, &target)?,
+        operations: super::operations::validate(raw.operations)?,
         source,
         target,
         format,
@@ -76,7 +77,7 @@ fn topic_name(field: &str, topic: &str) -> Result<String> {
     )
 }
 
-fn int_in<T: TryFrom<i64>>(
+pub(crate) fn int_in<T: TryFrom<i64>>(
     field: &str,
     value: Option<i64>,
     default: T,
@@ -99,7 +100,7 @@ fn int_in<T: TryFrom<i64>>(
         .map_err(|_| ConfigError::invalid(field, format!("out of range (got {value})")))
 }
 
-fn one_of<T: Copy>(
+pub(crate) fn one_of<T: Copy>(
     field: &str,
     value: Option<&str>,
     default: T,
@@ -239,13 +240,18 @@ fn scalar(field: &str, value: &toml::Value) -> Result<String> {
     }
 }
 
-fn batch(raw: &RawBatch, target: &TargetSettings) -> Result<BatchSettings> {
-    let default_bytes = match (target, target.send_mode()) {
+/// The request size limit of `target` in `mode` when `batch.max_request_bytes` is unset.
+pub(crate) fn default_request_bytes(target: &TargetSettings, mode: SendMode) -> usize {
+    match (target, mode) {
         (TargetSettings::Lambda(_), SendMode::Sync) => LAMBDA_SYNC_REQUEST_BYTES,
         (TargetSettings::Lambda(_), SendMode::Async) => LAMBDA_ASYNC_REQUEST_BYTES,
         (_, SendMode::Sync) => DEFAULT_SYNC_REQUEST_BYTES,
         (_, SendMode::Async) => DEFAULT_ASYNC_REQUEST_BYTES,
-    };
+    }
+}
+
+fn batch(raw: &RawBatch, target: &TargetSettings) -> Result<BatchSettings> {
+    let default_bytes = default_request_bytes(target, target.send_mode());
     Ok(BatchSettings {
         max_records: int_in(
             "batch.size",
