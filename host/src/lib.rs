@@ -15,7 +15,8 @@
 //! - `worker.rs`: one partition's loop over these stages, ending in the offset store.
 //!
 //! Around it: [`config`] (the validated TOML file), [`topics`] (topics created
-//! at start), [`metrics`] (named counters), [`cli`] (the `fcsink` commands).
+//! at start), [`metrics`] (named counters), [`cli`] (the `fcsink` commands),
+//! [`plugin_tools`] (building and scaffolding plugins for `fcsink plugin`).
 
 pub mod batch;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod format;
 pub mod invoke;
 pub mod metrics;
 pub mod pipeline;
+pub mod plugin_tools;
 pub mod retry;
 pub mod source;
 pub mod topics;
