@@ -6,3 +6,5 @@ mod broker_smoke;
 mod sandbox;
 // Kafka → fcsink → Function Compute end to end, faults included.
 mod fc_e2e;
+// Python plugins (`fcsink plugin build-python`): the ETL template and every kind of answer.
+mod python_plugins;
