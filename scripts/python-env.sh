@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) a Python virtualenv holding the independent Kafka client
-# (confluent-kafka) and requests, used to cross-check fcsink against Tansu.
+# (confluent-kafka) and requests, used to cross-check fcsink against Tansu,
+# and componentize-py, which builds Python plugins (`fcsink plugin build-python`).
 #
 #   scripts/python-env.sh            # venv in <repo>/.venv (git-ignored)
 #   FCSINK_VENV=~/venvs/fcsink scripts/python-env.sh
@@ -21,6 +22,13 @@ fi
 if ! "$python" -c 'import confluent_kafka, requests' 2>/dev/null; then
     echo "Installing confluent-kafka and requests into $venv" >&2
     "$python" -m pip install --quiet --disable-pip-version-check confluent-kafka requests >&2
+fi
+
+# The version the adapter in python/fcsink_etl is tested with.
+componentize_py_version=0.25.1
+if [[ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]]; then
+    echo "Installing componentize-py $componentize_py_version into $venv" >&2
+    "$python" -m pip install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version" >&2
 fi
 
 echo "$python"

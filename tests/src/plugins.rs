@@ -135,3 +135,39 @@ pub fn python_plugin(source: &Path) -> PathBuf {
         python::build(source, out, &tool).unwrap_or_else(|err| panic!("{err:#}"));
     })
 }
+
+/// The plugin built from the JavaScript module `source` with
+/// `plugins-js/build.mjs` (componentize-js); cached by the module, the
+/// build script, the WIT and the npm lock file.
+///
+/// # Panics
+/// When componentize-js is not installed (`scripts/js-env.sh`) or the build fails.
+pub fn js_plugin(source: &Path) -> PathBuf {
+    let js = repo_root().join("plugins-js");
+    assert!(
+        js.join("node_modules/@bytecodealliance/componentize-js")
+            .is_dir(),
+        "the JavaScript plugin tests need componentize-js: run scripts/js-env.sh"
+    );
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    };
+    let code = read(source);
+    let script = read(&js.join("build.mjs"));
+    let lock = read(&js.join("package-lock.json"));
+    let inputs: [&[u8]; 4] = [&code, &script, &lock, plugin_tools::WIT.as_bytes()];
+    cached_build("js", &inputs, |out| {
+        let output = Command::new("node")
+            .arg(js.join("build.mjs"))
+            .arg(source)
+            .arg(out)
+            .output()
+            .expect("cannot run node");
+        assert!(
+            output.status.success(),
+            "building {} failed:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    })
+}

@@ -8,3 +8,5 @@ mod sandbox;
 mod fc_e2e;
 // Python plugins (`fcsink plugin build-python`): the ETL template and every kind of answer.
 mod python_plugins;
+// A JavaScript plugin (componentize-js): the ETL template's port.
+mod js_plugins;

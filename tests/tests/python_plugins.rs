@@ -259,3 +259,16 @@ fn a_file_without_deal_message_does_not_build() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("deal_message"), "{err:#}");
 }
+
+#[test]
+fn the_setup_script_installs_the_componentize_py_fcsink_names() {
+    let script = std::fs::read_to_string(repo_root().join("scripts/python-env.sh")).unwrap();
+    let pinned = format!(
+        "componentize_py_version={}",
+        fcsink::plugin_tools::python::COMPONENTIZE_PY_VERSION
+    );
+    assert!(
+        script.contains(&pinned),
+        "scripts/python-env.sh must pin {pinned}"
+    );
+}
