@@ -4,7 +4,8 @@
 //! The templates are embedded in fcsink. A Rust project gets a copy of the
 //! guest SDK (`fcsink-guest/`) and of the WIT (`wit/`), so it builds on a
 //! machine without the fcsink repository and always matches the fcsink that
-//! wrote it. A Python project is a `deal_message` file and its unittest.
+//! wrote it. (A path or git dependency on the repository would not build
+//! elsewhere, and `fcsink-guest` is not on crates.io.) A Python project is a `deal_message` file and its unittest.
 
 use std::path::{Path, PathBuf};
 
@@ -29,8 +30,11 @@ const RUST: &[Template] = &[
     (".gitignore", include_str!("templates/rust/gitignore.tmpl")),
 ];
 
-/// Copied as they are: the contract and the guest SDK.
+/// Copied as they are: the contract, the guest SDK, and the lock file of
+/// fcsink's own plugins, so that the SDK's dependencies start at the
+/// versions fcsink is tested with (cargo drops the entries it does not need).
 const RUST_COPIES: &[Template] = &[
+    ("Cargo.lock", include_str!("../../../plugins/Cargo.lock")),
     ("wit/transform.wit", super::WIT),
     (
         "fcsink-guest/Cargo.toml",
