@@ -9,10 +9,12 @@ setup:
 demo: setup
 	scripts/quickstart.sh
 
-# Every test: unit, plugin (native), sandbox and end-to-end against Tansu.
+# Every test: unit, plugin (native), sandbox, Python and JS plugins, end-to-end
+# against Tansu, and the projects `fcsink plugin new` generates.
 test: setup
 	cargo test --workspace --locked
 	cd plugins && cargo test --locked
+	scripts/test-scaffolds.sh
 
 # Only the end-to-end tests against the real broker.
 e2e: setup

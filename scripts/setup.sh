@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh machine lacks for the demo and the tests: the Wasm
-# target, Tansu (the Kafka-protocol broker) and a Python venv with the
-# independent Kafka client. Safe to run repeatedly.
+# target, Tansu (the Kafka-protocol broker), a Python venv with the
+# independent Kafka client and componentize-py, and componentize-js (npm).
+# Safe to run repeatedly.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -10,4 +11,5 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 "$repo/scripts/install-tansu.sh" >/dev/null
 "$repo/scripts/python-env.sh" >/dev/null
+"$repo/scripts/js-env.sh"
 echo "setup done" >&2

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::config::{ConfigError, Settings};
+use crate::plugin_tools;
+use crate::plugin_tools::scaffold::Lang;
 use crate::transform::{Header, Limits, Outcome, PluginFailure, PluginSpec, Record, Runtime};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -110,6 +112,28 @@ pub enum PluginCommand {
         #[arg(long, default_value_t = Limits::default().call_timeout.as_millis() as u64)]
         timeout_ms: u64,
     },
+    /// Package a Python file that defines `deal_message(message)` as a plugin (needs componentize-py).
+    BuildPython {
+        /// The Python file.
+        file: PathBuf,
+        /// The plugin to write [default: the file's name with .wasm, in the current folder].
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The componentize-py executable [default: the one on PATH].
+        #[arg(long, env = plugin_tools::python::COMPONENTIZE_PY_ENV)]
+        componentize_py: Option<PathBuf>,
+    },
+    /// Create a plugin project, with a test, in a new folder NAME.
+    New {
+        /// The plugin's name: lowercase letters, digits and dashes.
+        name: String,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Where to create the folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// The whole `fcsink` program: parse, log, run; exit code 0 on success,
@@ -166,6 +190,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 call_timeout: Duration::from_millis(timeout_ms),
             };
             plugin_test(&plugin, cli_record(key, value, headers), config, limits)
+        }
+        Command::Plugin(PluginCommand::BuildPython {
+            file,
+            output,
+            componentize_py,
+        }) => {
+            let tool = plugin_tools::python::find_componentize_py(componentize_py.as_deref())?;
+            let output = output.unwrap_or_else(|| plugin_tools::python::default_output(&file));
+            plugin_tools::python::build(&file, &output, &tool)?;
+            println!("{}: built from {}", output.display(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::New { name, lang, dir }) => {
+            let created = plugin_tools::scaffold::new(&name, lang, &dir)?;
+            println!("{}: created; see its README.md", created.display());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

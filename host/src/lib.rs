@@ -18,7 +18,8 @@
 //! Around it: [`config`] (the validated TOML file), [`topics`] (topics created
 //! at start), [`produce`] (acknowledged writes to Kafka), [`metrics`] (named
 //! counters and the `/metrics` endpoint), [`cli`] (the `fcsink` commands),
-//! [`import`] (configs of other connectors).
+//! [`import`] (configs of other connectors), [`plugin_tools`] (building and
+//! scaffolding plugins for `fcsink plugin`).
 //!
 //! Operating a fleet: [`control`] (the config and status topics every
 //! instance follows and publishes to), [`ops`] (the commands that write and
@@ -36,6 +37,7 @@ pub mod invoke;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod plugin_tools;
 pub mod produce;
 pub mod progress;
 pub mod results;

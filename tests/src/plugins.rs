@@ -1,8 +1,12 @@
-//! Builds the plugins in `plugins/` to Wasm once per test run and finds them.
+//! Builds the plugins in `plugins/` to Wasm once per test run and finds
+//! them; builds Python and JavaScript plugins, cached by their inputs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+use fcsink::plugin_tools::{self, python};
+use sha2::{Digest, Sha256};
 
 /// The repository root.
 pub fn repo_root() -> &'static Path {
@@ -45,4 +49,125 @@ pub fn plugin(name: &str) -> PathBuf {
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.exists(), "no plugin at {}", path.display());
     path
+}
+
+/// Where this test run keeps what it builds and compiles: the cargo
+/// profile folder (e.g. `target/debug`) the test binary lives in.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<binary>
+    exe.ancestors()
+        .nth(2)
+        .expect("the test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A folder for wasmtime's compiled plugins, kept between test runs: the
+/// Python and JavaScript plugins take a minute to compile in a debug build.
+pub fn compile_cache_dir() -> PathBuf {
+    profile_dir().join("fcsink-compiled")
+}
+
+/// Builds `source` into a plugin unless a build of the same inputs is
+/// already cached under the target folder; returns the plugin's path.
+///
+/// `inputs` are the bytes the build depends on; `build` writes the plugin
+/// to the path it is given.
+fn cached_build(kind: &str, inputs: &[&[u8]], build: impl FnOnce(&Path)) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let mut digest = Sha256::new();
+    for input in inputs {
+        digest.update((input.len() as u64).to_le_bytes());
+        digest.update(input);
+    }
+    let dir = profile_dir().join("fcsink-guest-builds");
+    let path = dir.join(format!("{kind}-{}.wasm", hex::encode(digest.finalize())));
+    // One build at a time: the machine has few cores and tests share plugins.
+    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).expect("create the build cache folder");
+        let partial = path.with_extension("partial");
+        build(&partial);
+        std::fs::rename(&partial, &path).expect("move the built plugin into place");
+    }
+    path
+}
+
+/// The componentize-py the tests use: `$FCSINK_COMPONENTIZE_PY`, else the
+/// one `scripts/python-env.sh` installs into `.venv` (or `$FCSINK_VENV`),
+/// else the one on `PATH`.
+///
+/// # Panics
+/// When there is none: the Python plugin tests cannot run without it.
+pub fn componentize_py() -> PathBuf {
+    let venv = std::env::var_os("FCSINK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let explicit = std::env::var_os(python::COMPONENTIZE_PY_ENV).map(PathBuf::from);
+    let in_venv = venv.join("bin/componentize-py");
+    let found = match explicit {
+        Some(path) => python::find_componentize_py(Some(&path)),
+        None if in_venv.is_file() => Ok(in_venv),
+        None => python::find_componentize_py(None),
+    };
+    found.unwrap_or_else(|err| {
+        panic!("the Python plugin tests need componentize-py: run scripts/python-env.sh ({err:#})")
+    })
+}
+
+/// The plugin built from the Python file `source` with `fcsink plugin
+/// build-python`'s builder; cached by the file, the adapter, the WIT and
+/// the componentize-py version.
+///
+/// # Panics
+/// When componentize-py is missing or the build fails.
+pub fn python_plugin(source: &Path) -> PathBuf {
+    let tool = componentize_py();
+    let version = Command::new(&tool)
+        .arg("--version")
+        .output()
+        .expect("run componentize-py --version")
+        .stdout;
+    let code = std::fs::read(source).expect("read the Python file");
+    let mut inputs: Vec<&[u8]> = vec![&code, plugin_tools::WIT.as_bytes(), &version];
+    inputs.extend(python::ADAPTER.iter().map(|(_, text)| text.as_bytes()));
+    cached_build("python", &inputs, |out| {
+        python::build(source, out, &tool).unwrap_or_else(|err| panic!("{err:#}"));
+    })
+}
+
+/// The plugin built from the JavaScript module `source` with
+/// `plugins-js/build.mjs` (componentize-js); cached by the module, the
+/// build script, the WIT and the npm lock file.
+///
+/// # Panics
+/// When componentize-js is not installed (`scripts/js-env.sh`) or the build fails.
+pub fn js_plugin(source: &Path) -> PathBuf {
+    let js = repo_root().join("plugins-js");
+    assert!(
+        js.join("node_modules/@bytecodealliance/componentize-js")
+            .is_dir(),
+        "the JavaScript plugin tests need componentize-js: run scripts/js-env.sh"
+    );
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    };
+    let code = read(source);
+    let script = read(&js.join("build.mjs"));
+    let lock = read(&js.join("package-lock.json"));
+    let inputs: [&[u8]; 4] = [&code, &script, &lock, plugin_tools::WIT.as_bytes()];
+    cached_build("js", &inputs, |out| {
+        let output = Command::new("node")
+            .arg(js.join("build.mjs"))
+            .arg(source)
+            .arg(out)
+            .output()
+            .expect("cannot run node");
+        assert!(
+            output.status.success(),
+            "building {} failed:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    })
 }

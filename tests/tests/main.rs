@@ -10,3 +10,7 @@ mod fc_e2e;
 mod lambda_e2e;
 // Operating a fleet: config and status topics, ops commands, /metrics, --until-end.
 mod fleet;
+// Python plugins (`fcsink plugin build-python`): the ETL template and every kind of answer.
+mod python_plugins;
+// A JavaScript plugin (componentize-js): the ETL template's port.
+mod js_plugins;
