@@ -7,5 +7,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ ! -d "$repo/plugins-js/node_modules/@bytecodealliance/componentize-js" ]]; then
     command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or newer" >&2; exit 1; }
     echo "Installing componentize-js into plugins-js/node_modules" >&2
-    npm ci --prefix "$repo/plugins-js" --no-audit --no-fund >&2
+    # `npm ci` refuses this lock file on npm 11 (it wants the optional
+    # packages of other platforms listed); `npm install` honours the lock.
+    npm install --prefix "$repo/plugins-js" --no-audit --no-fund >&2
 fi
