@@ -34,4 +34,5 @@ plugins:
 
 bench: setup
 	cargo bench -p fcsink --bench transform
+	cargo run --release --locked -p fcsink-tests --bin bench-plugins
 	scripts/bench-pipeline.sh

@@ -51,15 +51,16 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// Where this test run keeps what it builds and compiles: the cargo
-/// profile folder (e.g. `target/debug`) the test binary lives in.
+/// Where tests and benchmarks keep what they build and compile: the cargo
+/// profile folder (e.g. `target/debug`) their binary lives in.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<binary>
-    exe.ancestors()
-        .nth(2)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_path_buf()
+    let dir = exe.parent().expect("a binary lives in a folder");
+    // Tests live in target/<profile>/deps, binaries in target/<profile>.
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
 }
 
 /// A folder for wasmtime's compiled plugins, kept between test runs: the

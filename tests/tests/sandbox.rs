@@ -184,6 +184,18 @@ fn memory_cap_violated_stops_the_call_and_the_host_goes_on() {
 }
 
 #[test]
+fn an_instance_near_its_memory_cap_is_replaced_between_batches() {
+    // 1 MiB leaked per batch would pass a 32 MiB cap within 32 batches;
+    // the chain starts a fresh instance once one passes three quarters of it.
+    let runtime = Runtime::new(limits(32, 5000), None).unwrap();
+    let mut chain = misbehave(&runtime, "leak");
+    for offset in 0..100 {
+        let out = chain.run(vec![record(offset, "BAD")]).unwrap();
+        assert_eq!(out.records.len(), 1, "batch {offset}");
+    }
+}
+
+#[test]
 fn a_trap_is_contained_and_names_the_panic() {
     let runtime = Runtime::new(Limits::default(), None).unwrap();
     let mut chain = misbehave(&runtime, "trap");

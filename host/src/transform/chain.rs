@@ -89,14 +89,15 @@ impl Stage {
                 })?),
         };
         let result = instance.transform(batch);
-        if let Err(failure) = &result
-            && !matches!(
-                failure,
-                PluginFailure::Rejected(_) | PluginFailure::WrongOutcomeCount { .. }
-            )
-        {
+        match &result {
+            Err(PluginFailure::Rejected(_) | PluginFailure::WrongOutcomeCount { .. }) => {}
             // A trapped instance cannot be entered again; the next batch gets a new one.
-            self.instance = None;
+            Err(_) => self.instance = None,
+            Ok(_) if instance.near_memory_cap() => {
+                tracing::info!(plugin = %self.plugin.name(), "Plugin instance near its memory cap; starting a fresh one");
+                self.instance = None;
+            }
+            Ok(_) => {}
         }
         result
     }

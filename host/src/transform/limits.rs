@@ -44,6 +44,8 @@ impl Limits {
 pub(crate) struct MemoryLimiter {
     max_bytes: usize,
     exceeded: Arc<AtomicBool>,
+    /// The size of the largest linear memory so far, in bytes.
+    largest: usize,
 }
 
 impl MemoryLimiter {
@@ -51,7 +53,19 @@ impl MemoryLimiter {
         MemoryLimiter {
             max_bytes,
             exceeded: Arc::new(AtomicBool::new(false)),
+            largest: 0,
         }
+    }
+
+    /// Whether a memory has grown past three quarters of the cap.
+    ///
+    /// Wasm memories never shrink, and some guest runtimes leak a little on
+    /// every call (componentize-py and componentize-js do, by a few hundred
+    /// bytes per record), so an instance left alone would one day trap in
+    /// the middle of a batch. The chain replaces such an instance after its
+    /// call instead.
+    pub(crate) fn near_cap(&self) -> bool {
+        self.largest > self.max_bytes / 4 * 3
     }
 
     /// Whether growth was refused since the last call to `reset`.
@@ -74,6 +88,7 @@ impl ResourceLimiter for MemoryLimiter {
                 self.max_bytes
             );
         }
+        self.largest = self.largest.max(desired);
         Ok(true)
     }
 
@@ -109,5 +124,18 @@ mod tests {
         assert!(!limiter.exceeded());
         assert!(limiter.memory_growing(1 << 20, 2 << 20, None).is_err());
         assert!(limiter.exceeded());
+    }
+
+    #[test]
+    fn near_cap_past_three_quarters() {
+        let mut limiter = MemoryLimiter::new(4 << 20);
+        assert!(limiter.memory_growing(0, 3 << 20, None).unwrap());
+        assert!(!limiter.near_cap());
+        assert!(
+            limiter
+                .memory_growing(3 << 20, (3 << 20) + 1, None)
+                .unwrap()
+        );
+        assert!(limiter.near_cap());
     }
 }

@@ -208,6 +208,12 @@ impl Instance {
             Err(err) => Err(classify_trap(&self.store, &err, self.limits)),
         }
     }
+
+    /// Whether the instance's memory has grown close to its cap; it should
+    /// then be replaced before its next call (see `MemoryLimiter::near_cap`).
+    pub fn near_memory_cap(&self) -> bool {
+        self.store.data().limiter.near_cap()
+    }
 }
 
 /// Tells apart the ways a call into wasm can fail.

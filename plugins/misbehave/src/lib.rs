@@ -19,6 +19,7 @@ const KEYS: &[&str] = &["mode", "trigger"];
 const MODES: &[&str] = &[
     "loop",
     "alloc",
+    "leak",
     "trap",
     "wrong-count",
     "too-few",
@@ -40,6 +41,9 @@ pub enum Mode {
     Loop,
     /// `alloc`: allocate 1 MiB blocks without bound, until the memory cap stops it.
     Alloc,
+    /// `leak`: leak 1 MiB per record, then Keep; like a guest runtime that
+    /// never frees what it allocated for a call.
+    Leak,
     /// `trap`: panic, which traps in Wasm.
     Trap,
     /// `wrong-count`: return one outcome more than there are records.
@@ -76,6 +80,7 @@ impl Transform for Misbehave {
         let mode = match config.require("mode")? {
             "loop" => Mode::Loop,
             "alloc" => Mode::Alloc,
+            "leak" => Mode::Leak,
             "trap" => Mode::Trap,
             "wrong-count" => Mode::WrongCount,
             "too-few" => Mode::TooFew,
@@ -121,6 +126,10 @@ impl Transform for Misbehave {
         match self.mode {
             Mode::Loop => spin(),
             Mode::Alloc => hoard(),
+            Mode::Leak => {
+                std::mem::forget(std::hint::black_box(vec![0xA5_u8; 1 << 20]));
+                Outcome::Keep
+            }
             Mode::Trap => panic!("misbehave: trap at offset {}", record.offset),
             Mode::ReadFile => probe(std::fs::read_to_string("/etc/passwd"), "read /etc/passwd"),
             Mode::OpenSocket => probe(
