@@ -257,8 +257,17 @@ pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
         }
     }
     config.set("acks", "all");
+    // Dead letters carry source records as they are; let the broker (or the
+    // topic) decide what is too large instead of librdkafka's 1 MB default.
+    if config.get("message.max.bytes").is_none() {
+        config.set("message.max.bytes", PRODUCER_MAX_MESSAGE_BYTES);
+    }
     config
 }
+
+/// librdkafka's `message.max.bytes` for fcsink's producers unless
+/// `[source.kafka]` sets it: 64 MiB.
+const PRODUCER_MAX_MESSAGE_BYTES: &str = "67108864";
 
 /// A partition's worker as the dispatcher sees it.
 struct Partition {

@@ -6,11 +6,13 @@
 //!   with helpers to create topics, produce, read back and inspect offsets.
 //!
 //! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
+//! - [`ledger`]: the fault campaign that counts lost and duplicated records.
 //! - [`plugins`]: the plugins in `plugins/`, built to Wasm once per run.
 //! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
 //! Tansu comes from `scripts/install-tansu.sh`; see `scripts/TANSU.md`.
 pub mod broker;
 pub mod connector;
+pub mod ledger;
 pub mod plugins;
 pub mod python;

@@ -87,6 +87,8 @@ impl Broker {
     pub async fn produce(&self, topic: &str, records: &[ProduceRecord<'_>]) -> Vec<(i32, i64)> {
         let producer: FutureProducer = client_config(&self.bootstrap())
             .set("message.timeout.ms", "30000")
+            // Room for the ledger's 10 MB records.
+            .set("message.max.bytes", "16777216")
             // One request in flight keeps records in order across retries.
             .set("max.in.flight.requests.per.connection", "1")
             .create()
