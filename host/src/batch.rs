@@ -121,6 +121,44 @@ mod tests {
         assert_eq!(offsets(&batch), vec![2]);
     }
 
+    proptest::proptest! {
+        /// Whatever arrives and whatever the limit: batches are never empty
+        /// nor over the limit, and together they are the input, in order.
+        #[test]
+        fn batches_are_the_input_in_order_within_the_limit(
+            count in 0usize..200,
+            max_records in 1usize..40,
+            arrival_ms in proptest::collection::vec(0u64..30, 0..200),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let batches = runtime.block_on(async {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let gaps = arrival_ms.clone();
+                tokio::spawn(async move {
+                    for i in 0..count {
+                        let gap = gaps.get(i).copied().unwrap_or(0);
+                        tokio::time::sleep(Duration::from_millis(gap)).await;
+                        tx.send(record(i as i64)).unwrap();
+                    }
+                });
+                let mut batches = Vec::new();
+                while let Some((batch, _)) = next_batch(&mut rx, &settings(max_records, 20)).await {
+                    batches.push(offsets(&batch));
+                }
+                batches
+            });
+            for batch in &batches {
+                proptest::prop_assert!(!batch.is_empty() && batch.len() <= max_records);
+            }
+            let all: Vec<i64> = batches.concat();
+            proptest::prop_assert_eq!(all, (0..count as i64).collect::<Vec<_>>());
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn closing_flushes_the_remainder_then_ends() {
         let (tx, mut rx) = mpsc::unbounded_channel();

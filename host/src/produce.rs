@@ -146,3 +146,32 @@ async fn one(producer: &FutureProducer, topic: &str, record: &Outgoing) -> Sent 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_too_large_loses_its_value_then_its_key_and_says_so() {
+        let record = Outgoing {
+            key: Some(b"key".to_vec()),
+            value: Some(vec![b'v'; 10]),
+            headers: vec![("h".into(), None)],
+            timestamp: Some(1),
+        };
+        let without_value = smaller(&record).unwrap();
+        assert_eq!(without_value.value, None);
+        assert_eq!(without_value.key, record.key);
+        assert_eq!(
+            without_value.headers,
+            vec![("h".into(), None), (VALUE_DROPPED.into(), Some(b"10".to_vec()))]
+        );
+        let without_key = smaller(&without_value).unwrap();
+        assert_eq!(without_key.key, None);
+        assert_eq!(
+            without_key.headers.last(),
+            Some(&(KEY_DROPPED.into(), Some(b"3".to_vec())))
+        );
+        assert_eq!(smaller(&without_key), None);
+    }
+}

@@ -215,6 +215,11 @@ impl Process {
         }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to drain or commit.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

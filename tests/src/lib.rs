@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`bench`]: what the benchmark binaries share.
 //! - [`broker`]: a real Kafka-protocol broker (Tansu) run as a child process,
 //!   with helpers to create topics, produce, read back and inspect offsets.
 //!
@@ -11,6 +12,7 @@
 //! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
 //! Tansu comes from `scripts/install-tansu.sh`; see `scripts/TANSU.md`.
+pub mod bench;
 pub mod broker;
 pub mod connector;
 pub mod ledger;

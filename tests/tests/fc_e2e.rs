@@ -316,6 +316,34 @@ async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_too_large_for_kafka_goes_without_its_value() {
+    let (broker, emulator) = setup("too-large", 1).await;
+    emulator.inject(Fault::status(400));
+    let big = vec![b'v'; 1_500_000];
+    broker
+        .produce("too-large", &[(Some(0), Some(b"big".as_slice()), Some(big.as_slice()))])
+        .await;
+    // The producer may send at most 1 MB; reading the record needs a bigger fetch.
+    let config = connector::config("too-large", &broker, &emulator, "too-large", "", "").replace(
+        "concurrency = 3",
+        "concurrency = 3\n[source.kafka]\n\"message.max.bytes\" = 1000000\n\
+         \"max.partition.fetch.bytes\" = 2097152",
+    );
+    let running = Running::start(&config);
+    wait_committed(&broker, "connect-too-large", "too-large", &BTreeMap::from([(0, 1)])).await;
+    running.stop().await.unwrap();
+    let dead = broker
+        .consume_all("connect-error-too-large", Duration::from_secs(2))
+        .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].value, None, "the value is left out");
+    assert_eq!(dead[0].key.as_deref(), Some(b"big".as_slice()));
+    assert_eq!(header(&dead[0], "fcsink.value.dropped"), Some("1500000"));
+    assert_eq!(header(&dead[0], "__connect.errors.offset"), Some("0"));
+    assert_eq!(header(&dead[0], "fcsink.error.status"), Some("400"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_error_with_http_200_is_a_failure() {
     let (broker, emulator) = setup("fn-error", 1).await;
     emulator.inject(Fault::function_error("boom").times(3));

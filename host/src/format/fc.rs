@@ -218,32 +218,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-
-    fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
-        prop_oneof![
-            1 => Just(None),
-            3 => proptest::collection::vec(any::<u8>(), 0..300).prop_map(Some),
-            3 => ".{0,200}".prop_map(|s: String| Some(s.into_bytes())),
-        ]
-    }
-
-    fn records() -> impl Strategy<Value = Vec<Record>> {
-        proptest::collection::vec((bytes(), bytes(), 0i64..1_000_000), 0..60).prop_map(|items| {
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, (key, value, timestamp))| Record {
-                    topic: "prop-topic".into(),
-                    partition: 1,
-                    offset: i as i64,
-                    timestamp,
-                    key,
-                    value,
-                    headers: Vec::new(),
-                })
-                .collect()
-        })
-    }
+    use crate::format::strategies::records;
 
     fn decoded(object: &serde_json::Value, field: &str) -> Option<Vec<u8>> {
         let text = object.get(field)?.as_str().unwrap();

@@ -303,3 +303,118 @@ mod tests {
 
 #[cfg(test)]
 mod golden;
+
+/// Random records for the property tests of the formats.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+
+    use crate::transform::Record;
+
+    /// A key or value: null, arbitrary bytes, or text.
+    pub fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop_oneof![
+            1 => Just(None),
+            3 => proptest::collection::vec(any::<u8>(), 0..300).prop_map(Some),
+            3 => ".{0,200}".prop_map(|s: String| Some(s.into_bytes())),
+        ]
+    }
+
+    /// Up to 60 records of one topic over three partitions, offsets rising.
+    pub fn records() -> impl Strategy<Value = Vec<Record>> {
+        proptest::collection::vec((bytes(), bytes(), 0i64..1_000_000, 0i32..3), 0..60).prop_map(
+            |items| {
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (key, value, timestamp, partition))| Record {
+                        topic: "prop-topic".into(),
+                        partition,
+                        offset: i as i64,
+                        timestamp,
+                        key,
+                        value,
+                        headers: Vec::new(),
+                    })
+                    .collect()
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::strategies::records;
+    use super::*;
+
+    fn formats() -> Vec<Format> {
+        vec![
+            Format::Fc,
+            Format::Confluent {
+                converter: Converter::Json,
+            },
+            Format::Confluent {
+                converter: Converter::EscapedJson,
+            },
+            Format::AwsKafkaEvent {
+                bootstrap_servers: "b-1:9092,b-2:9092".into(),
+            },
+            Format::CloudEvents(CloudEvents {
+                instance_id: "alikafka_pre-cn-prop".into(),
+                account_id: Some("1234567890".into()),
+            }),
+        ]
+    }
+
+    /// How many records a body carries: array elements, or for AWS's
+    /// event the elements of every `records` group.
+    fn carried(body: &Value) -> usize {
+        match body {
+            Value::Array(elements) => elements.len(),
+            Value::Object(event) => event["records"]
+                .as_object()
+                .map_or(0, |groups| groups.values().filter_map(Value::as_array).map(Vec::len).sum()),
+            _ => 0,
+        }
+    }
+
+    proptest! {
+        /// Every format, whatever the records and limits: each record is in
+        /// exactly one request (in order) or reported too large; requests
+        /// keep both limits and are JSON carrying exactly their records; and
+        /// a record is only too large when it does not fit a request alone.
+        #[test]
+        fn every_format_places_each_record_once_within_limits(
+            records in records(),
+            max_records in 1usize..25,
+            max_bytes in 200usize..4000,
+            which in 0usize..5,
+        ) {
+            let format = &formats()[which];
+            let encoded = format.encode(&records, max_records, max_bytes);
+            let mut placed = vec![0; records.len()];
+            let mut next = 0;
+            for request in &encoded.requests {
+                prop_assert!(request.records.start >= next, "requests out of order");
+                next = request.records.end;
+                prop_assert!(!request.records.is_empty());
+                prop_assert!(request.records.len() <= max_records);
+                prop_assert!(request.body.len() <= max_bytes, "{} > {max_bytes}", request.body.len());
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                prop_assert_eq!(carried(&body), request.records.len());
+                for i in request.records.clone() {
+                    placed[i] += 1;
+                }
+            }
+            for &i in &encoded.too_large {
+                placed[i] += 1;
+                let alone = format.encode(&records[i..=i], 1, usize::MAX);
+                prop_assert!(alone.requests[0].body.len() > max_bytes, "record {i} fits alone");
+            }
+            prop_assert!(placed.iter().all(|&n| n == 1), "placements {placed:?}");
+        }
+    }
+}

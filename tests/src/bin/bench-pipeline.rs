@@ -46,13 +46,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
 use fc_emulator::Emulator;
+use fcsink_tests::bench::{self, Run, watch};
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, KEY_ID, KEY_SECRET, Running};
 use fcsink_tests::plugins::repo_root;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
-use serde::Deserialize;
 
 const TOPIC: &str = "bench";
 const PARTITIONS: i32 = 6;
@@ -65,10 +65,6 @@ const RECORD_SIZES: [(&str, usize, usize); 2] = [("100B", 100, 200_000), ("1KB",
 const BATCH_SIZES: [usize; 2] = [20, 500];
 /// Longest one sink may take to deliver a cell's records.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-/// How often the emulator's record is read while a sink runs.
-const WATCH_EVERY: Duration = Duration::from_millis(10);
-/// Records handed to the producer at once (its queue holds 100 000).
-const PRODUCE_CHUNK: usize = 20_000;
 
 /// One benchmark cell.
 struct Cell {
@@ -76,36 +72,6 @@ struct Cell {
     value_size: usize,
     batch_size: usize,
     records: usize,
-}
-
-/// When a sink started, first delivered and finished.
-struct Run {
-    launched: SystemTime,
-    first: SystemTime,
-    /// Records in the first request, which the steady rate leaves out.
-    first_records: usize,
-    done: SystemTime,
-    /// Records received, duplicates included.
-    received: usize,
-    distinct: usize,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        let secs = secs_between(self.first, self.done);
-        (self.distinct - self.first_records) as f64 / secs
-    }
-
-    fn startup(&self) -> f64 {
-        secs_between(self.launched, self.first)
-    }
-}
-
-fn secs_between(from: SystemTime, to: SystemTime) -> f64 {
-    to.duration_since(from)
-        .unwrap_or_default()
-        .as_secs_f64()
-        .max(1e-6)
 }
 
 struct Row {
@@ -129,7 +95,7 @@ fn main() -> Result<()> {
     let options = parse_args()?;
     let cells = cells(&options);
     ensure!(!cells.is_empty(), "no cell matches {:?}", options.filters);
-    init_logging();
+    bench::init_logging();
     print_machine();
     // The emulator gets its own threads; fcsink, the watcher and the
     // Kafka helpers run on the main runtime, like the fcsink process.
@@ -195,30 +161,8 @@ fn cells(options: &Options) -> Vec<Cell> {
     cells
 }
 
-/// fcsink's log goes to stderr, filtered by `FCSINK_LOG` (default `warn`).
-/// librdkafka's own log is off by default: the broker harness's probe
-/// connects before Tansu listens, and fcsink reports consumer errors itself.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FCSINK_LOG")
-        .unwrap_or_else(|_| "warn,librdkafka=off,rdkafka=off".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn print_machine() {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name"))
-        .map_or("unknown", |rest| rest.trim_start_matches([' ', '\t', ':']));
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!(
-        "machine: {cores} cores, {model}; load average {}",
-        load.trim()
-    );
+    println!("{}", bench::machine());
     println!(
         "pipeline: async FC 2.0, passthrough, concurrency {CONCURRENCY}, linger {LINGER_MS} ms, \
          {PARTITIONS} partitions, max request {} KiB on both sides (emulator async limit too)",
@@ -241,7 +185,7 @@ async fn run_cell(
         .await?;
 
     let produced = Instant::now();
-    let ends = produce(&broker, cell).await;
+    let ends = bench::fill(&broker, TOPIC, PARTITIONS, cell.records, cell.value_size).await;
     eprintln!(
         "[{}] produced {} records in {:.1} s",
         cell.label,
@@ -277,36 +221,6 @@ async fn run_cell(
         python_says,
         ceiling,
     })
-}
-
-/// Fills the topic; returns each partition's end offset.
-async fn produce(broker: &Broker, cell: &Cell) -> Vec<i64> {
-    let keys: Vec<String> = (0..cell.records).map(|i| format!("key-{i:06}")).collect();
-    let values: Vec<Vec<u8>> = (0..cell.records)
-        .map(|i| {
-            let mut value = format!("{i:010}:").into_bytes();
-            value.resize(cell.value_size, b'x');
-            value
-        })
-        .collect();
-    let mut ends = vec![0i64; PARTITIONS as usize];
-    for start in (0..cell.records).step_by(PRODUCE_CHUNK) {
-        let chunk: Vec<_> = (start..(start + PRODUCE_CHUNK).min(cell.records))
-            .map(|i| {
-                let partition = (i % PARTITIONS as usize) as i32;
-                (
-                    Some(partition),
-                    Some(keys[i].as_bytes()),
-                    Some(values[i].as_slice()),
-                )
-            })
-            .collect();
-        for (partition, offset) in broker.produce(TOPIC, &chunk).await {
-            let end = &mut ends[partition as usize];
-            *end = (*end).max(offset + 1);
-        }
-    }
-    ends
 }
 
 fn fcsink_config(cell: &Cell, broker: &Broker, emulator: &Emulator) -> String {
@@ -382,55 +296,6 @@ async fn run_python(
     );
     let says = String::from_utf8_lossy(&output.stdout).trim().to_string();
     Ok((run, says))
-}
-
-/// Where a record object says it came from; the other fields are skipped.
-#[derive(Deserialize)]
-struct Position {
-    partition: usize,
-    offset: usize,
-}
-
-/// Reads the emulator's record as it grows until every offset below `ends`
-/// has arrived.
-async fn watch(emulator: &Emulator, ends: &[i64], launched: SystemTime) -> Run {
-    let mut seen: Vec<Vec<bool>> = ends.iter().map(|&end| vec![false; end as usize]).collect();
-    let expected: usize = ends.iter().map(|&end| end as usize).sum();
-    let mut read = 0;
-    let mut run = Run {
-        launched,
-        first: launched,
-        first_records: 0,
-        done: launched,
-        received: 0,
-        distinct: 0,
-    };
-    loop {
-        let new = emulator.invocations_since(read);
-        read += new.len();
-        for invocation in new.iter().filter(|i| !i.failed) {
-            let records: Vec<Position> =
-                serde_json::from_slice(&invocation.body).expect("the payload is a JSON array");
-            if run.received == 0 {
-                run.first = invocation.received_at;
-                run.first_records = records.len();
-            }
-            run.received += records.len();
-            for Position { partition, offset } in records {
-                let slot = seen
-                    .get_mut(partition)
-                    .and_then(|offsets| offsets.get_mut(offset))
-                    .unwrap_or_else(|| panic!("record {partition}/{offset} was never produced"));
-                run.distinct += usize::from(!*slot);
-                *slot = true;
-            }
-            if run.distinct == expected {
-                run.done = invocation.received_at;
-                return run;
-            }
-        }
-        tokio::time::sleep(WATCH_EVERY).await;
-    }
 }
 
 /// A bare consumer that reads `n` records and counts them; records per

@@ -399,12 +399,17 @@ async fn play(
             seconds(2.0).await;
         }
         Step::SecondInstance => {
-            let mut second = Process::start(&stage.fcsink, &stage.config_file, stage.log.clone());
+            let log = stage.log.with_extension("second.log");
+            let mut second = Process::start(&stage.fcsink, &stage.config_file, log.clone());
             seconds(8.0).await;
             let status = second.terminate();
             seconds(1.0).await;
             if !status.success() {
                 return Err(format!("the second fcsink exited with {status}"));
+            }
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            if !said.contains("Partitions assigned partitions=[(") {
+                return Err("the second fcsink was never given a partition".into());
             }
         }
     }

@@ -1,0 +1,354 @@
+//! fcsink near its limits: how close pipelining gets to its ceiling, how
+//! much memory draining a big backlog takes, and how long a start takes.
+//!
+//! ```text
+//! cargo build --release -p fcsink-tests --bins
+//! cargo run --release -p fcsink-tests --bin bench-load -- [PART...] [--records N]
+//!   PART          pipelining, memory, cold-start (default: all three)
+//!   --records N   records in the memory backlog (default 1000000)
+//! ```
+//!
+//! `scripts/bench-load.sh` does the set-up and runs it.
+//!
+//! # Parts
+//!
+//! - **pipelining**: the function takes a fixed L per call; with C batches
+//!   of B records in flight, no sink can beat C·B/L records/s. For each L
+//!   and C, a backlog on a 12-partition topic is drained by fcsink (in this
+//!   process, sync FC, passthrough) and the rate at the emulator while the
+//!   middle 80% of the records arrive (every worker busy) is compared with
+//!   the ceiling.
+//! - **memory**: a backlog of N 100-byte records drained by the `fcsink`
+//!   process against a slow function, once per `source.buffer_mb`; its
+//!   resident memory is sampled every 50 ms.
+//! - **cold-start**: from spawning `fcsink run` with a plugin to the first
+//!   invocation, with an empty and then a warm compiled-plugin cache.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail, ensure};
+use fc_emulator::{Emulator, Fault};
+use fcsink_tests::bench::{self, watch};
+use fcsink_tests::broker::Broker;
+use fcsink_tests::connector::{self, Process, Running, wait_until};
+use fcsink_tests::plugins::plugin;
+
+const PIPELINE_PARTITIONS: i32 = 12;
+const PIPELINE_BATCH: usize = 10;
+const LATENCIES_MS: [u64; 3] = [5, 50, 200];
+const CONCURRENCIES: [usize; 3] = [1, 6, 12];
+/// Steady-state seconds each pipelining cell aims for.
+const PIPELINE_SECONDS: f64 = 10.0;
+
+const MEMORY_PARTITIONS: i32 = 6;
+const MEMORY_BATCH: usize = 500;
+const MEMORY_CONCURRENCY: usize = 6;
+const MEMORY_LATENCY: Duration = Duration::from_millis(200);
+const BUFFER_SIZES_MB: [usize; 3] = [16, 64, 256];
+
+const COLD_STARTS: usize = 5;
+
+fn main() -> Result<()> {
+    let mut parts = Vec::new();
+    let mut records = 1_000_000;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--records" => {
+                records = args
+                    .next()
+                    .context("--records needs a number")?
+                    .parse()
+                    .context("--records needs a number")?;
+            }
+            "--bench" => {}
+            "pipelining" | "memory" | "cold-start" => parts.push(arg),
+            _ => bail!("unknown argument {arg}; parts are pipelining, memory, cold-start"),
+        }
+    }
+    if parts.is_empty() {
+        parts = vec!["pipelining".into(), "memory".into(), "cold-start".into()];
+    }
+    bench::init_logging();
+    println!("{}", bench::machine());
+    let fcsink = std::env::current_exe()?.with_file_name("fcsink-under-test");
+    ensure!(
+        fcsink.exists(),
+        "{} is missing: run `cargo build --release -p fcsink-tests --bins` first",
+        fcsink.display()
+    );
+    // The emulator gets its own threads, as it would be its own process.
+    let emulator_runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("emulator")
+        .enable_all()
+        .build()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let emulator = emulator_runtime.handle();
+    for part in &parts {
+        match part.as_str() {
+            "pipelining" => runtime.block_on(pipelining(emulator))?,
+            "memory" => runtime.block_on(memory(emulator, &fcsink, records))?,
+            _ => runtime.block_on(cold_start(emulator, &fcsink))?,
+        }
+    }
+    Ok(())
+}
+
+async fn start_emulator(runtime: &tokio::runtime::Handle) -> Result<Emulator> {
+    Ok(runtime.spawn(connector::emulator(|_| {})).await?)
+}
+
+/// A connector on `topic`, sync FC, with `extra` TOML appended.
+fn config(name: &str, broker: &Broker, emulator: &Emulator, topic: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+
+[source]
+bootstrap_servers = "{bootstrap}"
+topics = ["{topic}"]
+
+[target.fc]
+endpoint = "{endpoint}"
+service = "bench"
+function = "sink"
+send_mode = "sync"
+timeout_ms = 30000
+
+{extra}
+"#,
+        bootstrap = broker.bootstrap(),
+        endpoint = emulator.url(),
+    )
+}
+
+async fn pipelining(emulator_runtime: &tokio::runtime::Handle) -> Result<()> {
+    println!(
+        "\npipelining: sync FC, passthrough, batch {PIPELINE_BATCH}, {PIPELINE_PARTITIONS} \
+         partitions, 100-B records already in the topic; rate = records/s while the middle \
+         80% of the records arrive"
+    );
+    let broker = Broker::sqlite().await;
+    let emulator = start_emulator(emulator_runtime).await?;
+    let mut rows = Vec::new();
+    for latency_ms in LATENCIES_MS {
+        for concurrency in CONCURRENCIES {
+            let ceiling = (concurrency * PIPELINE_BATCH) as f64 * 1000.0 / latency_ms as f64;
+            // Whole batches only, several per partition.
+            let round = PIPELINE_PARTITIONS as usize * PIPELINE_BATCH;
+            let records = ((ceiling * PIPELINE_SECONDS) as usize).div_ceil(round).max(5) * round;
+            let topic = format!("pipe-{latency_ms}-{concurrency}");
+            broker.create_topic(&topic, PIPELINE_PARTITIONS).await;
+            let ends = bench::fill(&broker, &topic, PIPELINE_PARTITIONS, records, 100).await;
+            emulator.clear();
+            emulator.clear_faults();
+            emulator.inject(Fault::latency(Duration::from_millis(latency_ms)));
+            let extra = format!(
+                "[batch]\nsize = {PIPELINE_BATCH}\nlinger_ms = 5\n[sandbox]\ncache_dir = \"\"\n"
+            );
+            let config = config(&topic, &broker, &emulator, &topic, &extra).replace(
+                "[source]\n",
+                &format!("[source]\nconcurrency = {concurrency}\n"),
+            );
+            let launched = SystemTime::now();
+            let running = Running::start(&config);
+            let run =
+                tokio::time::timeout(Duration::from_secs(300), watch(&emulator, &ends, launched))
+                    .await
+                    .context("the backlog was not drained in time")?;
+            running.stop().await?;
+            let rate = run.middle_rate();
+            eprintln!(
+                "[L={latency_ms} ms C={concurrency}] {records} records: {rate:.0}/s of {ceiling:.0}/s"
+            );
+            rows.push((latency_ms, concurrency, records, rate, ceiling));
+        }
+    }
+    println!(
+        "{:>6} {:>4} {:>8} {:>12} {:>12} {:>9}",
+        "L (ms)", "C", "records", "rec/s", "C·B/L", "achieved"
+    );
+    for (latency, concurrency, records, rate, ceiling) in rows {
+        println!(
+            "{latency:>6} {concurrency:>4} {records:>8} {rate:>12.0} {ceiling:>12.0} {:>8.1}%",
+            100.0 * rate / ceiling
+        );
+    }
+    Ok(())
+}
+
+async fn memory(
+    emulator_runtime: &tokio::runtime::Handle,
+    fcsink: &Path,
+    records: usize,
+) -> Result<()> {
+    let ceiling = (MEMORY_CONCURRENCY * MEMORY_BATCH) as f64 / MEMORY_LATENCY.as_secs_f64();
+    println!(
+        "\nmemory: {records} records of 100 B in {MEMORY_PARTITIONS} partitions, drained by the \
+         fcsink process; sync FC, {} ms per call, batch {MEMORY_BATCH}, concurrency \
+         {MEMORY_CONCURRENCY} (at most {ceiling:.0} records/s)",
+        MEMORY_LATENCY.as_millis()
+    );
+    let broker = Broker::sqlite().await;
+    broker.create_topic("backlog", MEMORY_PARTITIONS).await;
+    let filled = Instant::now();
+    let ends = bench::fill(&broker, "backlog", MEMORY_PARTITIONS, records, 100).await;
+    eprintln!(
+        "[memory] produced {records} records in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+    let emulator = start_emulator(emulator_runtime).await?;
+    emulator.inject(Fault::latency(MEMORY_LATENCY));
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    for buffer_mb in BUFFER_SIZES_MB {
+        emulator.clear();
+        let name = format!("memory-{buffer_mb}");
+        let extra = format!(
+            "[batch]\nsize = {MEMORY_BATCH}\nlinger_ms = 50\n[sandbox]\ncache_dir = \"\"\n"
+        );
+        let config = config(&name, &broker, &emulator, "backlog", &extra).replace(
+            "[source]\n",
+            &format!("[source]\nconcurrency = {MEMORY_CONCURRENCY}\nbuffer_mb = {buffer_mb}\n"),
+        );
+        let config_file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config_file, config)?;
+        let launched = SystemTime::now();
+        let mut process = Process::start(
+            &fcsink.display().to_string(),
+            &config_file,
+            dir.path().join(format!("{name}.log")),
+        );
+        let pid = process.id();
+        let sampler = tokio::spawn(sample_rss(pid));
+        let run =
+            tokio::time::timeout(Duration::from_secs(1800), watch(&emulator, &ends, launched))
+                .await
+                .context("the backlog was not drained in time")?;
+        let status = process.terminate();
+        ensure!(status.success(), "fcsink exited with {status}");
+        let samples = sampler.await?;
+        let peak = samples.iter().copied().max().unwrap_or(0);
+        let settled = median(&samples[samples.len() / 2..]);
+        eprintln!(
+            "[memory buffer_mb={buffer_mb}] {:.0} records/s; RSS peak {} MiB, median of the \
+             second half {} MiB",
+            run.rate(),
+            peak >> 10,
+            settled >> 10
+        );
+        rows.push((buffer_mb, run.rate(), peak, settled, run.received));
+    }
+    println!(
+        "{:>9} {:>10} {:>14} {:>16} {:>10}",
+        "buffer_mb", "rec/s", "RSS peak MiB", "RSS median MiB", "received"
+    );
+    for (buffer_mb, rate, peak, settled, received) in rows {
+        println!(
+            "{buffer_mb:>9} {rate:>10.0} {:>14} {:>16} {received:>10}",
+            peak >> 10,
+            settled >> 10
+        );
+    }
+    Ok(())
+}
+
+/// VmRSS of `pid` in KiB every 50 ms until the process is gone.
+async fn sample_rss(pid: u32) -> Vec<u64> {
+    let path = PathBuf::from(format!("/proc/{pid}/status"));
+    let mut samples = Vec::new();
+    loop {
+        let Ok(status) = tokio::fs::read_to_string(&path).await else {
+            return samples;
+        };
+        let rss = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok());
+        match rss {
+            Some(kib) => samples.push(kib),
+            None => return samples,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+async fn cold_start(emulator_runtime: &tokio::runtime::Handle, fcsink: &Path) -> Result<()> {
+    println!(
+        "\ncold start: `fcsink run` (release) with the json-filter plugin, 3 partitions, records \
+         waiting; spawn → plugin loaded (\"Started\") → partitions assigned → first invocation"
+    );
+    let broker = Broker::sqlite().await;
+    broker.create_topic("start", 3).await;
+    bench::fill(&broker, "start", 3, 30, 100).await;
+    let emulator = start_emulator(emulator_runtime).await?;
+    let dir = tempfile::tempdir()?;
+    let cache = dir.path().join("cache");
+    let filter = plugin("json-filter");
+    let mut rows = Vec::new();
+    for run in 0..=COLD_STARTS {
+        emulator.clear();
+        // A new group each time, so the records are there to be sent.
+        let name = format!("start-{run}");
+        let extra = format!(
+            "[batch]\nsize = 10\nlinger_ms = 0\n[sandbox]\ncache_dir = {:?}\n\
+             [[transform]]\nplugin = {:?}\nconfig = {{ field = \"/nope\", op = \"missing\", on_invalid = \"keep\" }}\n",
+            cache.display().to_string(),
+            filter.display().to_string()
+        );
+        let config_file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config_file,
+            config(&name, &broker, &emulator, "start", &extra),
+        )?;
+        let log = dir.path().join(format!("{name}.log"));
+        let spawned = Instant::now();
+        let mut process = Process::start(&fcsink.display().to_string(), &config_file, log.clone());
+        let (mut started, mut assigned) = (None, None);
+        wait_until("a first invocation", Duration::from_secs(60), || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if started.is_none() && text.contains("fcsink::pipeline: Started") {
+                started = Some(spawned.elapsed());
+            }
+            if assigned.is_none() && text.contains("Partitions assigned") {
+                assigned = Some(spawned.elapsed());
+            }
+            let invoked = !emulator.invocations().is_empty();
+            async move { invoked }
+        })
+        .await;
+        let first = spawned.elapsed();
+        process.terminate();
+        let label = if run == 0 { "empty cache" } else { "cached" };
+        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+        eprintln!(
+            "[cold start {run}, {label}] started {:.0} ms, assigned {:.0} ms, first invocation {:.0} ms",
+            ms(started),
+            ms(assigned),
+            ms(Some(first))
+        );
+        rows.push((label, ms(started), ms(assigned), ms(Some(first))));
+    }
+    println!(
+        "{:<12} {:>12} {:>14} {:>18}",
+        "run", "started ms", "assigned ms", "first invoke ms"
+    );
+    for (label, started, assigned, first) in &rows {
+        println!("{label:<12} {started:>12.0} {assigned:>14.0} {first:>18.0}");
+    }
+    let cached: Vec<u64> = rows[1..].iter().map(|r| r.3 as u64).collect();
+    println!(
+        "cached, first invocation: median {} ms, min {} ms, max {} ms over {COLD_STARTS} runs",
+        median(&cached),
+        cached.iter().min().unwrap_or(&0),
+        cached.iter().max().unwrap_or(&0)
+    );
+    Ok(())
+}
