@@ -1,5 +1,5 @@
 # fcsink's dev loop. `make demo` and `make test` do all set-up on a fresh machine.
-.PHONY: setup demo test lint fmt plugins bench e2e
+.PHONY: setup demo test lint fmt plugins bench e2e ledger
 
 # The Wasm target, the Tansu broker and the Python client used as an independent peer.
 setup:
@@ -10,11 +10,18 @@ demo: setup
 	scripts/quickstart.sh
 
 # Every test: unit, plugin (native), sandbox, Python and JS plugins, end-to-end
-# against Tansu, and the projects `fcsink plugin new` generates.
+# against Tansu, the projects `fcsink plugin new` generates, and the ledger
+# campaign's short form (every fault scenario, 2000 records each: nothing lost).
 test: setup
 	cargo test --workspace --locked
 	cd plugins && cargo test --locked
 	scripts/test-scaffolds.sh
+	cargo build --locked -p fcsink-tests --bins
+	cargo run --locked -p fcsink-tests --bin ledger
+
+# The ledger campaign's long form: 100 000 records per scenario, release build.
+ledger: setup
+	scripts/ledger.sh
 
 # Only the end-to-end tests against the real broker.
 e2e: setup
@@ -36,3 +43,4 @@ bench: setup
 	cargo bench -p fcsink --bench transform
 	cargo run --release --locked -p fcsink-tests --bin bench-plugins
 	scripts/bench-pipeline.sh
+	scripts/bench-load.sh

@@ -38,7 +38,7 @@ use crate::metrics;
 use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
-use crate::worker::{self, Backlog, ChainPool, End, Shared};
+use crate::worker::{self, Backlog, BacklogLimits, ChainPool, End, Shared};
 
 /// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -181,10 +181,15 @@ async fn run_inner(
     };
 
     let readiness = handles.readiness.clone();
+    // The other half of `source.buffer_mb` is librdkafka's prefetch (see `source`).
     let mut dispatcher = Dispatcher::new(
         shared.clone(),
-        settings.source.buffer_bytes,
-        2 * settings.batch.max_bytes,
+        settings.source.buffer_bytes / 2,
+        BacklogLimits {
+            share: 0,
+            min_records: 2 * settings.batch.max_records,
+            min_bytes: 2 * settings.batch.max_bytes,
+        },
         handles,
     );
     dispatcher.run(&consumer, assignments, shutdown).await;
@@ -251,6 +256,7 @@ pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
             && !key.starts_with("session.")
             && !key.starts_with("heartbeat.")
             && !key.starts_with("max.poll")
+            && !key.starts_with("queued.")
             && !key.starts_with("partition.assignment")
         {
             config.set(key, value);
@@ -282,16 +288,17 @@ struct Partition {
 /// Routes records to per-partition workers, with backpressure by pausing.
 struct Dispatcher {
     shared: Arc<Shared>,
-    /// Bytes of records that may wait for the workers (`source.buffer_mb`),
-    /// shared equally by the partitions, but at least `min_share` each. A
-    /// partition is paused when its share is full and resumed below half of
-    /// it. Pausing makes librdkafka drop what it prefetched for the partition
-    /// and fetch it again, a fetch that can wait behind one the broker holds
-    /// for `fetch.wait.max.ms`; a share much smaller than a fetch response
-    /// pauses on almost every fetch and leaves the worker idle meanwhile.
+    /// Bytes of records that may wait for the workers (half of
+    /// `source.buffer_mb`), shared equally by the partitions. A partition
+    /// is paused when its backlog is full and resumed once it has drained
+    /// (see [`BacklogLimits`]). Pausing makes librdkafka drop what it
+    /// prefetched for the partition and fetch it again, a fetch that can
+    /// wait behind one the broker holds for `fetch.wait.max.ms`; a backlog
+    /// of less than two batches would pause on almost every fetch and leave
+    /// the worker idle meanwhile.
     buffer_bytes: usize,
-    /// The least backlog a partition may have before it is paused (two full requests).
-    min_share: usize,
+    /// The floors of every partition's limits: two batches, two requests.
+    floors: BacklogLimits,
     partitions: HashMap<TopicPartition, Partition>,
     /// Workers of revoked partitions that are finishing their batch.
     finishing: HashMap<TopicPartition, JoinHandle<()>>,
@@ -315,7 +322,7 @@ impl Dispatcher {
     fn new(
         shared: Arc<Shared>,
         buffer_bytes: usize,
-        min_share: usize,
+        floors: BacklogLimits,
         handles: fleet::Handles,
     ) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
@@ -333,7 +340,7 @@ impl Dispatcher {
             readiness: handles.readiness,
             shared,
             buffer_bytes,
-            min_share,
+            floors,
             partitions: HashMap::new(),
             finishing: HashMap::new(),
             stopped: HashSet::new(),
@@ -386,7 +393,7 @@ impl Dispatcher {
             // Not stored: it is consumed again once the partition is resumed.
             return;
         }
-        let share = self.share();
+        let limits = self.limits();
         let partition = match self.partitions.get_mut(&tp) {
             Some(partition) => partition,
             None => {
@@ -394,11 +401,11 @@ impl Dispatcher {
                 self.partitions.entry(tp.clone()).or_insert(partition)
             }
         };
-        let backlog = partition.backlog.add(&record);
+        let (bytes, records) = partition.backlog.add(&record);
         // Fails only when the worker has ended (stopped); the record is not stored.
         let _ = partition.input.send(record);
-        if backlog > share && !partition.paused {
-            tracing::debug!(topic = %tp.0, partition = tp.1, backlog, "Worker behind; pausing the partition");
+        if limits.full((bytes, records)) && !partition.paused {
+            tracing::debug!(topic = %tp.0, partition = tp.1, bytes, records, "Worker behind; pausing the partition");
             source::set_paused(consumer, &tp, true);
             partition.paused = true;
         }
@@ -432,19 +439,23 @@ impl Dispatcher {
         }
     }
 
-    /// How many bytes of records each partition may have waiting.
-    fn share(&self) -> usize {
-        (self.buffer_bytes / self.partitions.len().max(1)).max(self.min_share)
+    /// When a partition's backlog is full, now that the buffer is shared
+    /// by this many partitions.
+    fn limits(&self) -> BacklogLimits {
+        BacklogLimits {
+            share: self.buffer_bytes / self.partitions.len().max(1),
+            ..self.floors
+        }
     }
 
     /// Resumes paused partitions whose backlog fell below half their share.
     fn resume_drained(&mut self, consumer: &Consumer) {
-        let share = self.share();
+        let limits = self.limits();
         if self.current.paused {
             return;
         }
         for (tp, partition) in &mut self.partitions {
-            if partition.paused && partition.backlog.bytes() <= share / 2 {
+            if partition.paused && limits.drained(partition.backlog.size()) {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
                 source::set_paused(consumer, tp, false);
                 partition.paused = false;

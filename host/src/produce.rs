@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(without_value.key, record.key);
         assert_eq!(
             without_value.headers,
-            vec![("h".into(), None), (VALUE_DROPPED.into(), Some(b"10".to_vec()))]
+            vec![
+                ("h".into(), None),
+                (VALUE_DROPPED.into(), Some(b"10".to_vec()))
+            ]
         );
         let without_key = smaller(&without_value).unwrap();
         assert_eq!(without_key.key, None);

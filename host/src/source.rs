@@ -94,10 +94,22 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
                 StartFrom::Latest => "latest",
             },
         );
+    // librdkafka prefetches up to 64 MiB on its own; make that half of
+    // `source.buffer_mb`, so that one setting bounds the records in memory.
+    config.set(
+        "queued.max.messages.kbytes",
+        prefetch_kbytes(settings.source.buffer_bytes).to_string(),
+    );
     for (key, value) in &settings.source.kafka {
         config.set(key, value);
     }
     config
+}
+
+/// librdkafka's `queued.max.messages.kbytes` for a buffer of `buffer_bytes`:
+/// half of it (`[source.kafka]` may still set it).
+fn prefetch_kbytes(buffer_bytes: usize) -> usize {
+    (buffer_bytes / 2 / 1024).max(1)
 }
 
 /// Creates the consumer and subscribes it to the configured topics.
@@ -188,3 +200,33 @@ const STATISTICS_INTERVAL_MS: &str = "2000";
 
 /// How long the pipeline waits for the broker during start-up checks.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(source_extra: &str) -> Settings {
+        Settings::from_toml(&format!(
+            "name = \"n\"\n[source]\nbootstrap_servers = \"b:9092\"\ntopics = [\"t\"]\n\
+             {source_extra}\n[target.fc]\nendpoint = \"http://127.0.0.1:1\"\nservice = \"s\"\n\
+             function = \"f\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn librdkafka_prefetches_half_the_buffer_unless_told_otherwise() {
+        let prefetch = |extra: &str| {
+            client_config(&settings(extra))
+                .get("queued.max.messages.kbytes")
+                .map(str::to_owned)
+        };
+        assert_eq!(prefetch("").as_deref(), Some("32768"));
+        assert_eq!(prefetch("buffer_mb = 16").as_deref(), Some("8192"));
+        assert_eq!(prefetch("buffer_mb = 1").as_deref(), Some("512"));
+        assert_eq!(
+            prefetch("[source.kafka]\n\"queued.max.messages.kbytes\" = 1000").as_deref(),
+            Some("1000")
+        );
+    }
+}

@@ -193,7 +193,11 @@ impl Process {
             .args(args)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
-            .env("FCSINK_LOG", "info")
+            // `FCSINK_CHILD_LOG` (e.g. `debug`) overrides the log filter.
+            .env(
+                "FCSINK_LOG",
+                std::env::var("FCSINK_CHILD_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

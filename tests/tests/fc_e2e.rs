@@ -321,7 +321,10 @@ async fn a_dead_letter_too_large_for_kafka_goes_without_its_value() {
     emulator.inject(Fault::status(400));
     let big = vec![b'v'; 1_500_000];
     broker
-        .produce("too-large", &[(Some(0), Some(b"big".as_slice()), Some(big.as_slice()))])
+        .produce(
+            "too-large",
+            &[(Some(0), Some(b"big".as_slice()), Some(big.as_slice()))],
+        )
         .await;
     // The producer may send at most 1 MB; reading the record needs a bigger fetch.
     let config = connector::config("too-large", &broker, &emulator, "too-large", "", "").replace(
@@ -330,7 +333,13 @@ async fn a_dead_letter_too_large_for_kafka_goes_without_its_value() {
          \"max.partition.fetch.bytes\" = 2097152",
     );
     let running = Running::start(&config);
-    wait_committed(&broker, "connect-too-large", "too-large", &BTreeMap::from([(0, 1)])).await;
+    wait_committed(
+        &broker,
+        "connect-too-large",
+        "too-large",
+        &BTreeMap::from([(0, 1)]),
+    )
+    .await;
     running.stop().await.unwrap();
     let dead = broker
         .consume_all("connect-error-too-large", Duration::from_secs(2))
@@ -533,62 +542,6 @@ async fn cross_account_role_credentials_come_from_sts_and_are_refreshed() {
         "credentials refreshed before expiry"
     );
     assert!(!invocations.iter().any(|i| i.failed));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_nothing() {
-    let (broker, emulator) = setup("crash", 3).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("fcsink.toml");
-    // A killed member holds its partitions until its session times out; keep that short.
-    let extra = "[batch]\nsize = 10\nlinger_ms = 50";
-    let config = connector::config("crash", &broker, &emulator, "crash", "", extra)
-        .replace("concurrency = 3", "concurrency = 3\n[source.kafka]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500");
-    std::fs::write(&config_file, config).unwrap();
-    // Slow calls keep batches in flight when the process dies.
-    emulator.inject(Fault::latency(Duration::from_millis(40)).times(u32::MAX));
-    let total = 1500;
-    produce_numbered(&broker, "crash", 3, total).await;
-    let log = dir.path().join("fcsink.log");
-    for round in 0..3 {
-        let mut process = connector::Process::start(FCSINK, &config_file, log.clone());
-        let seen = delivered(&emulator).len();
-        wait_until("progress before the kill", WAIT, || async {
-            delivered(&emulator).len() > seen + 100
-        })
-        .await;
-        process.kill();
-        eprintln!(
-            "round {round}: killed after {} deliveries",
-            delivered(&emulator).len()
-        );
-    }
-    let mut process = connector::Process::start(FCSINK, &config_file, log.clone());
-    wait_committed(
-        &broker,
-        "connect-crash",
-        "crash",
-        &BTreeMap::from([(0, 500), (1, 500), (2, 500)]),
-    )
-    .await;
-    assert!(
-        process.terminate().success(),
-        "clean exit on SIGTERM; log: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-
-    let positions: Vec<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
-    let unique: BTreeSet<_> = positions.iter().copied().collect();
-    let dead = broker
-        .consume_all("connect-error-crash", Duration::from_secs(1))
-        .await;
-    assert!(dead.is_empty());
-    assert_eq!(unique.len(), total, "every record reached the function");
-    let duplicates = positions.len() - unique.len();
-    eprintln!(
-        "SIGKILL x3: {total} records, {duplicates} duplicates ({:.1}%)",
-        100.0 * duplicates as f64 / total as f64
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,7 +151,10 @@ pub(crate) async fn reader(
             .with_context(|| format!("cannot create a reader of {topic}"))?,
     );
     let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, Offset::Beginning)?;
+    // Offset 0 rather than `Beginning`: librdkafka resolves a logical offset
+    // with a ListOffsets request whose first answer it drops, then retries
+    // after 500 ms, which was half of fcsink's start-up time.
+    list.add_partition_offset(topic, 0, Offset::Offset(0))?;
     consumer.assign(&list)?;
     let watermarks = {
         let (consumer, topic) = (consumer.clone(), topic.to_string());
@@ -170,7 +173,10 @@ pub(crate) fn reader_config(client: &ClientConfig) -> ClientConfig {
         .set("group.id", "fcsink-control-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "100")
+        // Readers start at offset 0; a compacted topic that no longer starts
+        // there is read from where it starts.
+        .set("auto.offset.reset", "earliest");
     config
 }
 

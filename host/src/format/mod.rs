@@ -374,9 +374,13 @@ mod properties {
     fn carried(body: &Value) -> usize {
         match body {
             Value::Array(elements) => elements.len(),
-            Value::Object(event) => event["records"]
-                .as_object()
-                .map_or(0, |groups| groups.values().filter_map(Value::as_array).map(Vec::len).sum()),
+            Value::Object(event) => event["records"].as_object().map_or(0, |groups| {
+                groups
+                    .values()
+                    .filter_map(Value::as_array)
+                    .map(Vec::len)
+                    .sum()
+            }),
             _ => 0,
         }
     }

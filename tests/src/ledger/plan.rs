@@ -401,15 +401,24 @@ async fn play(
         Step::SecondInstance => {
             let log = stage.log.with_extension("second.log");
             let mut second = Process::start(&stage.fcsink, &stage.config_file, log.clone());
-            seconds(8.0).await;
+            // It works a while once the group has given it partitions.
+            let assigned = tokio::time::timeout(Duration::from_secs(30), async {
+                while !std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains("Partitions assigned partitions=[(")
+                {
+                    seconds(0.1).await;
+                }
+            })
+            .await;
+            seconds(4.0).await;
             let status = second.terminate();
             seconds(1.0).await;
+            if assigned.is_err() {
+                return Err("the second fcsink was not given a partition within 30 s".into());
+            }
             if !status.success() {
                 return Err(format!("the second fcsink exited with {status}"));
-            }
-            let said = std::fs::read_to_string(&log).unwrap_or_default();
-            if !said.contains("Partitions assigned partitions=[(") {
-                return Err("the second fcsink was never given a partition".into());
             }
         }
     }
