@@ -181,10 +181,10 @@ async fn run_inner(
     };
 
     let readiness = handles.readiness.clone();
-    // The other half of `source.buffer_mb` is librdkafka's prefetch (see `source`).
+    // The rest of `source.buffer_mb` is librdkafka's prefetch (see `source`).
     let mut dispatcher = Dispatcher::new(
         shared.clone(),
-        settings.source.buffer_bytes / 2,
+        settings.source.buffer_bytes / 4 * 3,
         BacklogLimits {
             share: 0,
             min_records: 2 * settings.batch.max_records,
@@ -288,7 +288,7 @@ struct Partition {
 /// Routes records to per-partition workers, with backpressure by pausing.
 struct Dispatcher {
     shared: Arc<Shared>,
-    /// Bytes of records that may wait for the workers (half of
+    /// Bytes of records that may wait for the workers (three quarters of
     /// `source.buffer_mb`), shared equally by the partitions. A partition
     /// is paused when its backlog is full and resumed once it has drained
     /// (see [`BacklogLimits`]). Pausing makes librdkafka drop what it
@@ -448,7 +448,7 @@ impl Dispatcher {
         }
     }
 
-    /// Resumes paused partitions whose backlog fell below half their share.
+    /// Resumes paused partitions whose backlog has drained.
     fn resume_drained(&mut self, consumer: &Consumer) {
         let limits = self.limits();
         if self.current.paused {

@@ -94,8 +94,9 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
                 StartFrom::Latest => "latest",
             },
         );
-    // librdkafka prefetches up to 64 MiB on its own; make that half of
-    // `source.buffer_mb`, so that one setting bounds the records in memory.
+    // librdkafka prefetches up to 64 MiB on its own; make that a quarter of
+    // `source.buffer_mb` (the workers' queues get the rest), so that one
+    // setting bounds the records in memory.
     config.set(
         "queued.max.messages.kbytes",
         prefetch_kbytes(settings.source.buffer_bytes).to_string(),
@@ -107,9 +108,11 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
 }
 
 /// librdkafka's `queued.max.messages.kbytes` for a buffer of `buffer_bytes`:
-/// half of it (`[source.kafka]` may still set it).
+/// a quarter of it (`[source.kafka]` may still set it). The workers' queues
+/// get the larger part: a partition paused because its queue is full loses
+/// what librdkafka prefetched for it, while records in its queue are kept.
 fn prefetch_kbytes(buffer_bytes: usize) -> usize {
-    (buffer_bytes / 2 / 1024).max(1)
+    (buffer_bytes / 4 / 1024).max(1)
 }
 
 /// Creates the consumer and subscribes it to the configured topics.
@@ -215,15 +218,15 @@ mod tests {
     }
 
     #[test]
-    fn librdkafka_prefetches_half_the_buffer_unless_told_otherwise() {
+    fn librdkafka_prefetches_a_quarter_of_the_buffer_unless_told_otherwise() {
         let prefetch = |extra: &str| {
             client_config(&settings(extra))
                 .get("queued.max.messages.kbytes")
                 .map(str::to_owned)
         };
-        assert_eq!(prefetch("").as_deref(), Some("32768"));
-        assert_eq!(prefetch("buffer_mb = 16").as_deref(), Some("8192"));
-        assert_eq!(prefetch("buffer_mb = 1").as_deref(), Some("512"));
+        assert_eq!(prefetch("").as_deref(), Some("16384"));
+        assert_eq!(prefetch("buffer_mb = 16").as_deref(), Some("4096"));
+        assert_eq!(prefetch("buffer_mb = 1").as_deref(), Some("256"));
         assert_eq!(
             prefetch("[source.kafka]\n\"queued.max.messages.kbytes\" = 1000").as_deref(),
             Some("1000")

@@ -49,7 +49,7 @@ pub struct Report {
     /// Everything else the run got wrong (expectations of the plan, records
     /// that arrived although never produced …); must be empty.
     pub problems: Vec<String>,
-    /// How long the run took, start of production to the last commit.
+    /// How long the whole run took, broker start to reconciliation.
     pub elapsed: Duration,
 }
 
