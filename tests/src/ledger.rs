@@ -125,7 +125,7 @@ pub fn reconcile(
             Ok(origin) => {
                 *arrivals.entry(origin).or_default() += 1;
                 dead.insert(origin);
-                let code = letter_header(letter, "fcsink.error.code").unwrap_or("(none)");
+                let code = letter.header("fcsink.error.code").unwrap_or("(none)");
                 *report.dead_letter_codes.entry(code.to_owned()).or_default() += 1;
             }
             Err(problem) => report.problems.push(problem),
@@ -162,9 +162,12 @@ pub fn reconcile(
 }
 
 /// The source position a dead letter names in its `__connect.errors.*` headers.
-fn dead_letter_origin(letter: &ConsumedRecord, source_topic: &str) -> Result<Position, String> {
+pub(crate) fn dead_letter_origin(
+    letter: &ConsumedRecord,
+    source_topic: &str,
+) -> Result<Position, String> {
     let field = |name: &str| {
-        letter_header(letter, name).ok_or_else(|| {
+        letter.header(name).ok_or_else(|| {
             format!(
                 "dead letter {}/{} has no {name} header",
                 letter.partition, letter.offset
@@ -183,14 +186,4 @@ fn dead_letter_origin(letter: &ConsumedRecord, source_topic: &str) -> Result<Pos
             "dead letter names position {partition}/{offset}, not numbers"
         )),
     }
-}
-
-/// A header's value as text.
-pub fn letter_header<'a>(record: &'a ConsumedRecord, name: &str) -> Option<&'a str> {
-    record
-        .headers
-        .iter()
-        .find(|(key, _)| key == name)
-        .and_then(|(_, value)| value.as_deref())
-        .and_then(|value| std::str::from_utf8(value).ok())
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use fc_emulator::{Emulator, Fault};
-use fcsink_tests::broker::{Broker, ConsumedRecord};
+use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Running, delivered, position, wait_until};
 use fcsink_tests::plugins::plugin;
 use serde_json::Value;
@@ -70,15 +70,6 @@ fn assert_ordered_per_partition(records: &[Value]) {
             );
         }
     }
-}
-
-fn header<'a>(record: &'a ConsumedRecord, name: &str) -> Option<&'a str> {
-    record
-        .headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .and_then(|(_, v)| v.as_deref())
-        .map(|v| std::str::from_utf8(v).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,19 +290,19 @@ async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
             Some(format!("key-{i}").as_bytes()),
             "the source record, unchanged"
         );
-        assert_eq!(header(record, "__connect.errors.topic"), Some("rejected"));
-        assert_eq!(header(record, "__connect.errors.partition"), Some("0"));
+        assert_eq!(record.header("__connect.errors.topic"), Some("rejected"));
+        assert_eq!(record.header("__connect.errors.partition"), Some("0"));
         assert_eq!(
-            header(record, "__connect.errors.offset"),
+            record.header("__connect.errors.offset"),
             Some(i.to_string().as_str())
         );
-        assert_eq!(header(record, "fcsink.error.status"), Some("404"));
-        assert_eq!(header(record, "fcsink.error.attempts"), Some("1"));
+        assert_eq!(record.header("fcsink.error.status"), Some("404"));
+        assert_eq!(record.header("fcsink.error.attempts"), Some("1"));
         assert_eq!(
-            header(record, "fcsink.error.target"),
+            record.header("fcsink.error.target"),
             Some("fc:guide-hello_world/hello_world:LATEST")
         );
-        assert_eq!(header(record, "__connect.errors.stage"), Some("TASK_PUT"));
+        assert_eq!(record.header("__connect.errors.stage"), Some("TASK_PUT"));
     }
 }
 
@@ -347,9 +338,9 @@ async fn a_dead_letter_too_large_for_kafka_goes_without_its_value() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].value, None, "the value is left out");
     assert_eq!(dead[0].key.as_deref(), Some(b"big".as_slice()));
-    assert_eq!(header(&dead[0], "fcsink.value.dropped"), Some("1500000"));
-    assert_eq!(header(&dead[0], "__connect.errors.offset"), Some("0"));
-    assert_eq!(header(&dead[0], "fcsink.error.status"), Some("400"));
+    assert_eq!(dead[0].header("fcsink.value.dropped"), Some("1500000"));
+    assert_eq!(dead[0].header("__connect.errors.offset"), Some("0"));
+    assert_eq!(dead[0].header("fcsink.error.status"), Some("400"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,14 +370,14 @@ async fn a_function_error_with_http_200_is_a_failure() {
         .await;
     assert_eq!(dead.len(), 2);
     assert_eq!(
-        header(&dead[0], "fcsink.error.code"),
+        dead[0].header("fcsink.error.code"),
         Some("UnhandledInvocationError")
     );
     assert_eq!(
-        header(&dead[0], "__connect.errors.exception.message"),
+        dead[0].header("__connect.errors.exception.message"),
         Some("boom")
     );
-    assert_eq!(header(&dead[0], "fcsink.error.attempts"), Some("3"));
+    assert_eq!(dead[0].header("fcsink.error.attempts"), Some("3"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,13 +478,10 @@ async fn a_trapping_plugin_dead_letters_its_batch_and_the_rest_flows() {
         BTreeSet::from(["a", "b", "BAD", "c"].map(String::from)),
         "every record delivered or dead-lettered"
     );
+    assert_eq!(dead[0].header("fcsink.error.code"), Some("plugin-trapped"));
+    assert_eq!(dead[0].header("fcsink.error.plugin"), Some("misbehave"));
     assert_eq!(
-        header(&dead[0], "fcsink.error.code"),
-        Some("plugin-trapped")
-    );
-    assert_eq!(header(&dead[0], "fcsink.error.plugin"), Some("misbehave"));
-    assert_eq!(
-        header(&dead[0], "__connect.errors.stage"),
+        dead[0].header("__connect.errors.stage"),
         Some("TRANSFORMATION")
     );
 }
@@ -620,15 +608,15 @@ async fn records_a_plugin_fails_are_dead_lettered_and_the_others_delivered() {
         .await;
     let dead_offsets: Vec<_> = dead
         .iter()
-        .map(|r| header(r, "__connect.errors.offset").unwrap().to_string())
+        .map(|r| r.header("__connect.errors.offset").unwrap().to_string())
         .collect();
     assert_eq!(dead_offsets, vec!["1", "3", "5", "7", "9"]);
     assert!(
         dead.iter()
-            .all(|r| header(r, "fcsink.error.code") == Some("plugin-failed-record"))
+            .all(|r| r.header("fcsink.error.code") == Some("plugin-failed-record"))
     );
     assert_eq!(
-        header(&dead[0], "__connect.errors.exception.message"),
+        dead[0].header("__connect.errors.exception.message"),
         Some("odd offset 1")
     );
 }

@@ -42,6 +42,18 @@ pub struct ConsumedRecord {
     pub timestamp: Option<i64>,
 }
 
+impl ConsumedRecord {
+    /// The first header called `name`, as text; `None` when it is absent,
+    /// null or not UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.as_deref())
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+}
+
 impl Broker {
     /// Creates a topic and waits until metadata shows all its partitions.
     ///

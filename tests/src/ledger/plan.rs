@@ -224,9 +224,12 @@ pub async fn run(plan: &Plan, options: &Options) -> Report {
     report.problems.extend(problems);
     if plan.edge {
         let arrived = delivered(&stage.emulator);
-        report
-            .problems
-            .extend(records::check_edges(&produced, &arrived, &dead_letters));
+        report.problems.extend(records::check_edges(
+            TOPIC,
+            &produced,
+            &arrived,
+            &dead_letters,
+        ));
     }
     report.problems.extend(expectations(plan, &report));
     if !report.passed() {

@@ -250,8 +250,9 @@ fn sized(
 
 /// Checks what the function received for each edge record (`arrived`: the
 /// record objects of successful requests) and what the dead-letter topic
-/// holds for the refused one; returns what is wrong.
+/// holds for the refused one (dead letters from `topic`); returns what is wrong.
 pub fn check_edges(
+    topic: &str,
     produced: &[Produced],
     arrived: &[Value],
     dead_letters: &[ConsumedRecord],
@@ -264,11 +265,9 @@ pub fn check_edges(
             .iter()
             .find(|r| r["partition"] == partition && r["offset"] == offset);
         if edge == Edge::BigRefused {
-            let letter = dead_letters.iter().find(|l| {
-                super::letter_header(l, "__connect.errors.offset") == Some(&offset.to_string())
-                    && super::letter_header(l, "__connect.errors.partition")
-                        == Some(&partition.to_string())
-            });
+            let letter = dead_letters
+                .iter()
+                .find(|l| super::dead_letter_origin(l, topic) == Ok(record.position));
             match letter {
                 Some(l) if l.value.as_ref().map(Vec::len) == Some(BIG) => {}
                 Some(l) => problems.push(format!(
