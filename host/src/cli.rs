@@ -143,6 +143,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format);
     match run(cli.command) {
         Ok(code) => code,
+        // The reader of stdout went away (`fcsink status | head -1`): not an error.
+        Err(err) if crate::stdout::is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
@@ -199,12 +201,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let tool = plugin_tools::python::find_componentize_py(componentize_py.as_deref())?;
             let output = output.unwrap_or_else(|| plugin_tools::python::default_output(&file));
             plugin_tools::python::build(&file, &output, &tool)?;
-            println!("{}: built from {}", output.display(), file.display());
+            outln!("{}: built from {}", output.display(), file.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::New { name, lang, dir }) => {
             let created = plugin_tools::scaffold::new(&name, lang, &dir)?;
-            println!("{}: created; see its README.md", created.display());
+            outln!("{}: created; see its README.md", created.display())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -227,7 +229,7 @@ fn import_confluent(
     match output {
         Some(path) => std::fs::write(path, &imported.toml)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{}", imported.toml),
+        None => out!("{}", imported.toml)?,
     }
     Ok(())
 }
@@ -295,12 +297,12 @@ pub fn load_settings(
 pub fn validate(config: &std::path::Path) -> anyhow::Result<()> {
     let settings = load_settings(config, &[])?;
     crate::pipeline::load_plugins(&settings)?;
-    println!(
+    outln!(
         "{}: valid (connector {}, group {})",
         config.display(),
         settings.name,
         settings.group_id()
-    );
+    )?;
     Ok(())
 }
 
@@ -342,7 +344,7 @@ pub fn plugin_test(
     };
     let mut report = report;
     report["plugin"] = Value::String(spec.name);
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    outln!("{}", serde_json::to_string_pretty(&report)?)?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

@@ -26,6 +26,9 @@
 //! read them: `status`, `pause`, `resume`, `set`, `send-test`, `delete`),
 //! [`progress`] (`run --until-end`).
 
+#[macro_use]
+pub mod stdout;
+
 pub mod batch;
 pub mod cli;
 pub mod config;

@@ -14,3 +14,5 @@ mod fleet;
 mod python_plugins;
 // A JavaScript plugin (componentize-js): the ETL template's port.
 mod js_plugins;
+// The hostile world: closed pipes, hostile records, answers and plugins.
+mod hostile;

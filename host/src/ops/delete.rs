@@ -69,9 +69,9 @@ pub async fn run(settings: &Settings, yes: bool) -> anyhow::Result<()> {
     }
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     match admin.delete_groups(&[&group], &options).await?.pop() {
-        Some(Ok(_)) => println!("Deleted group {group}"),
+        Some(Ok(_)) => outln!("Deleted group {group}")?,
         Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) => {
-            println!("Group {group} did not exist")
+            outln!("Group {group} did not exist")?
         }
         Some(Err((_, code))) => anyhow::bail!("cannot delete group {group}: {code}"),
         None => {}
@@ -79,9 +79,9 @@ pub async fn run(settings: &Settings, yes: bool) -> anyhow::Result<()> {
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     for result in admin.delete_topics(&names, &options).await? {
         match result {
-            Ok(topic) => println!("Deleted topic {topic}"),
+            Ok(topic) => outln!("Deleted topic {topic}")?,
             Err((topic, RDKafkaErrorCode::UnknownTopicOrPartition)) => {
-                println!("Topic {topic} did not exist")
+                outln!("Topic {topic} did not exist")?
             }
             Err((topic, code)) => anyhow::bail!("cannot delete topic {topic}: {code}"),
         }

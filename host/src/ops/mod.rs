@@ -107,9 +107,9 @@ pub fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
             FleetCommand::Status { config, json } => {
                 let report = status::collect(&load(&config)?).await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    outln!("{}", serde_json::to_string_pretty(&report)?)?;
                 } else {
-                    print!("{}", report.render());
+                    out!("{}", report.render())?;
                 }
             }
             FleetCommand::Pause { config } => {
@@ -119,7 +119,7 @@ pub fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                     value: Some("true".into()),
                 };
                 write(&settings, &[paused]).await?;
-                println!("{}: pausing every instance", settings.name);
+                outln!("{}: pausing every instance", settings.name)?;
             }
             FleetCommand::Resume {
                 config,
@@ -134,10 +134,10 @@ pub fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                         value: None,
                     };
                     write(&settings, &[unpaused, resume]).await?;
-                    println!("{}: resuming every instance", settings.name);
+                    outln!("{}: resuming every instance", settings.name)?;
                 } else {
                     write(&settings, &[resume]).await?;
-                    println!("{}: resuming the stopped partition", settings.name);
+                    outln!("{}: resuming the stopped partition", settings.name)?;
                 }
             }
             FleetCommand::Set { config, changes } => {
@@ -147,13 +147,13 @@ pub fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                 for entry in &entries {
                     if let Entry::Setting { key, value } = entry {
                         let value = value.as_deref().unwrap_or("(the file's value)");
-                        println!("{key} = {value}");
+                        outln!("{key} = {value}")?;
                     }
                 }
-                println!(
+                outln!(
                     "Every instance of {} applies this within seconds.",
                     settings.name
-                );
+                )?;
             }
             FleetCommand::SendTest {
                 config,

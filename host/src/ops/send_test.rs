@@ -35,9 +35,9 @@ pub async fn run(
         .await
         .map_err(|(err, _)| err)
         .with_context(|| format!("cannot produce to {topic}"))?;
-    println!(
+    outln!(
         "Sent to {topic} partition {} offset {}",
         delivery.partition, delivery.offset
-    );
+    )?;
     Ok(())
 }

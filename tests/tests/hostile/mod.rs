@@ -1,0 +1,6 @@
+//! The hostile world: inputs no well-behaved peer sends. Each test names the
+//! hostile case and asserts what fcsink does: nothing panics, nothing is
+//! silently lost, the reason is visible.
+
+// Command output into a closed pipe.
+mod closed_pipe;
