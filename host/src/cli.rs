@@ -322,7 +322,7 @@ pub fn plugin_test(
     let loaded = runtime.load(&spec)?;
     let mut instance = loaded.instantiate().context("starting the plugin")?;
     let (report, ok) = match instance.transform(std::slice::from_ref(&record)) {
-        Ok(mut outcomes) => match outcomes.pop().expect("one outcome per record") {
+        Ok(mut outcomes) => match outcomes.pop().context("the plugin returned no outcome")? {
             Outcome::Keep => (
                 json!({"outcome": "keep", "records": [record_json(&record)]}),
                 true,

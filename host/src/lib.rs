@@ -26,6 +26,10 @@
 //! read them: `status`, `pause`, `resume`, `set`, `send-test`, `delete`),
 //! [`progress`] (`run --until-end`).
 
+// Untrusted bytes (records, answers, plugin output, control topics) must never
+// panic the process: every remaining unwrap or expect says inline why it cannot fail.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 #[macro_use]
 pub mod stdout;
 
@@ -35,6 +39,7 @@ pub mod config;
 pub mod control;
 pub mod dlq;
 pub mod format;
+pub mod header_name;
 pub mod import;
 pub mod invoke;
 pub mod metrics;

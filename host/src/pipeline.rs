@@ -101,12 +101,7 @@ async fn run_inner(
     let kafka_config = source::client_config(&settings);
     let mut created = Vec::new();
     if settings.delivery.create_topics {
-        let delivery = &settings.delivery;
-        let topics: Vec<&str> = std::iter::once(&delivery.dead_letter_topic)
-            .chain(&delivery.success_topic)
-            .chain(&delivery.error_topic)
-            .map(String::as_str)
-            .collect();
+        let topics = settings.delivery.output_topics();
         created = crate::topics::ensure(&producer_config(&kafka_config), &topics)
             .await
             .context("cannot prepare the dead-letter and result topics")?;

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
@@ -118,13 +117,12 @@ enum Sent {
 }
 
 async fn one(producer: &FutureProducer, topic: &str, record: &Outgoing) -> Sent {
-    let mut headers = OwnedHeaders::new();
-    for (key, value) in &record.headers {
-        headers = headers.insert(KafkaHeader {
-            key,
-            value: value.as_deref(),
-        });
-    }
+    let headers = crate::header_name::kafka_headers(
+        record
+            .headers
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_deref())),
+    );
     let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
     if let Some(key) = &record.key {
         message = message.key(key.as_slice());

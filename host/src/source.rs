@@ -8,7 +8,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
+use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -101,7 +101,7 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
         "queued.max.messages.kbytes",
         prefetch_kbytes(settings.source.buffer_bytes).to_string(),
     );
-    for (key, value) in &settings.source.kafka {
+    for (key, value) in settings.source.kafka.iter() {
         config.set(key, value);
     }
     config
@@ -136,20 +136,9 @@ pub fn subscribe(
     Ok((consumer, assignments))
 }
 
-/// Copies a consumed message into a [`Record`].
+/// Copies a consumed message into a [`Record`]. Any bytes are fine: header
+/// names that are not UTF-8 are kept losslessly ([`crate::header_name`]).
 pub fn to_record(message: &BorrowedMessage<'_>) -> Record {
-    let headers = message
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|h| Header {
-                    key: h.key.to_string(),
-                    value: h.value.map(<[u8]>::to_vec),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Record {
         topic: message.topic().to_string(),
         partition: message.partition(),
@@ -157,8 +146,51 @@ pub fn to_record(message: &BorrowedMessage<'_>) -> Record {
         timestamp: message.timestamp().to_millis().unwrap_or(-1),
         key: message.key().map(<[u8]>::to_vec),
         value: message.payload().map(<[u8]>::to_vec),
-        headers,
+        headers: raw_headers(message),
     }
+}
+
+/// The message's headers through librdkafka's own accessors, which give
+/// names as bytes. rdkafka's `Headers::iter` unwraps `str::from_utf8` on
+/// every name, so one producer writing a name that is not UTF-8 would
+/// panic every consumer of the partition.
+fn raw_headers(message: &BorrowedMessage<'_>) -> Vec<Header> {
+    use rdkafka::bindings as rd;
+    let mut headers: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `message.ptr()` is a live message for the borrow's lifetime;
+    // librdkafka returns headers owned by the message (not to be freed).
+    let err = unsafe { rd::rd_kafka_message_headers(message.ptr(), &mut headers) };
+    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `headers` is valid while the message is.
+    let count = unsafe { rd::rd_kafka_header_cnt(headers) };
+    let mut out = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut name: *const std::ffi::c_char = std::ptr::null();
+        let mut value: *const std::ffi::c_void = std::ptr::null();
+        let mut size: usize = 0;
+        // SAFETY: `index < count`; the out-pointers are valid locals.
+        let err = unsafe {
+            rd::rd_kafka_header_get_all(headers, index, &mut name, &mut value, &mut size)
+        };
+        if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            continue;
+        }
+        // SAFETY: librdkafka keeps names NUL-terminated and values `size`
+        // bytes long, both owned by the message.
+        let (name, value) = unsafe {
+            (
+                std::ffi::CStr::from_ptr(name).to_bytes(),
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
+            )
+        };
+        out.push(Header {
+            key: crate::header_name::from_bytes(name),
+            value: value.map(<[u8]>::to_vec),
+        });
+    }
+    out
 }
 
 /// Stores `next_offset` (the first offset not yet handled) for the next commit.

@@ -81,6 +81,7 @@ impl ChainPool {
         }
     }
 
+    #[expect(clippy::expect_used, reason = "the pool never closes its semaphore")]
     async fn acquire(&self) -> (OwnedSemaphorePermit, Chain) {
         let permit = self
             .permits
@@ -89,16 +90,21 @@ impl ChainPool {
             .await
             .expect("the pool is never closed");
         let chain = self
-            .chains
-            .lock()
-            .expect("pool lock")
+            .idle()
             .pop()
             .unwrap_or_else(|| Chain::new(&self.plugins));
         (permit, chain)
     }
 
     fn release(&self, chain: Chain) {
-        self.chains.lock().expect("pool lock").push(chain);
+        self.idle().push(chain);
+    }
+
+    /// The idle chains; a panic elsewhere while they were held leaves them usable.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Chain>> {
+        self.chains
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -172,6 +178,12 @@ fn footprint(record: &Record) -> usize {
     OVERHEAD + record.topic.len() + len(&record.key) + len(&record.value) + headers
 }
 
+/// The plugins of a chain, for a failure that is no one plugin's.
+fn chain_name(plugins: &[Arc<Plugin>]) -> String {
+    let names: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
+    names.join(",")
+}
+
 /// How a partition's worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum End {
@@ -227,14 +239,27 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
     let (permit, chain) = shared.chains.acquire().await;
     let source = batch.clone();
     let started = Instant::now();
-    let (chain, transformed) = tokio::task::spawn_blocking(move || {
+    let plugin_names = chain_name(&shared.chains.plugins);
+    let transformed = match tokio::task::spawn_blocking(move || {
         let mut chain = chain;
         let result = chain.run(batch);
         (chain, result)
     })
     .await
-    .expect("the transform task does not panic");
-    shared.chains.release(chain);
+    {
+        Ok((chain, transformed)) => {
+            shared.chains.release(chain);
+            transformed
+        }
+        // A bug in the host's side of the transform, not the plugin's: the
+        // chain is lost (the pool makes a new one) and the batch fails.
+        Err(panic) => Err(TransformError {
+            plugin: plugin_names,
+            failure: crate::transform::PluginFailure::Trapped(format!(
+                "the transform task failed: {panic}"
+            )),
+        }),
+    };
     let outcome = transformed
         .as_ref()
         .map_or_else(|err| err.failure.code(), |_| "ok");

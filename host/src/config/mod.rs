@@ -1,6 +1,7 @@
 //! The configuration: one TOML file, validated into typed [`Settings`]
 //! before anything starts. Every error names the field and the rule.
 
+mod kafka;
 mod operations;
 mod raw;
 mod rules;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::transform::{Limits, PluginSpec};
+pub use kafka::KafkaProperties;
 pub use operations::{DEFAULT_STATUS_INTERVAL, OperationsSettings};
 pub use raw::RawConfig;
 pub(crate) use rules::{default_request_bytes, int_in, one_of, plugin_spec};
@@ -184,8 +186,8 @@ pub struct SourceSettings {
     /// Bytes of consumed records that may wait for the workers, shared by
     /// the partitions; a partition whose share is full is paused.
     pub buffer_bytes: usize,
-    /// librdkafka properties passed through as they are.
-    pub kafka: Vec<(String, String)>,
+    /// librdkafka properties passed through (`Debug` redacts secrets).
+    pub kafka: KafkaProperties,
 }
 
 /// When a batch is flushed.
@@ -355,4 +357,17 @@ pub struct DeliverySettings {
     pub success_topic: Option<String>,
     /// Where failures are reported (`behavior_on_error = "log"`).
     pub error_topic: Option<String>,
+}
+
+impl DeliverySettings {
+    /// The topics fcsink writes records to: dead letter, then the success
+    /// and error topics when set. The only topics `fcsink delete` may remove
+    /// besides the control topics.
+    pub fn output_topics(&self) -> Vec<&str> {
+        std::iter::once(&self.dead_letter_topic)
+            .chain(&self.success_topic)
+            .chain(&self.error_topic)
+            .map(String::as_str)
+            .collect()
+    }
 }

@@ -14,7 +14,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 
 pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     let name = connector_name(&raw.name)?;
-    let source = source(raw.source)?;
+    let source = source(raw.source, base)?;
     let (target, format) = target(raw.target, &name, &source)?;
     Ok(Settings {
         batch: batch(&raw.batch, &target)?,
@@ -122,18 +122,7 @@ pub(crate) fn one_of<T: Copy>(
         })
 }
 
-/// librdkafka properties that fcsink sets itself.
-const RESERVED_KAFKA: &[(&str, &str)] = &[
-    ("group.id", "fcsink sets it to connect-<name>"),
-    ("bootstrap.servers", "use source.bootstrap_servers"),
-    (
-        "enable.auto.offset.store",
-        "fcsink stores offsets only after delivery",
-    ),
-    ("auto.offset.reset", "use source.start_from"),
-];
-
-fn source(raw: RawSource) -> Result<SourceSettings> {
+fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
     if raw.bootstrap_servers.trim().is_empty() {
         return Err(ConfigError::invalid(
             "source.bootstrap_servers",
@@ -205,17 +194,7 @@ fn source(raw: RawSource) -> Result<SourceSettings> {
         1..=16 * 1024,
     )?;
     let buffer_bytes = buffer_mb << 20;
-    let mut kafka = Vec::with_capacity(raw.kafka.len());
-    for (key, value) in raw.kafka {
-        let field = format!("source.kafka.\"{key}\"");
-        if let Some((_, why)) = RESERVED_KAFKA.iter().find(|(k, _)| *k == key) {
-            return Err(ConfigError::invalid(
-                field,
-                format!("cannot be set here: {why}"),
-            ));
-        }
-        kafka.push((key, scalar(&field, &value)?));
-    }
+    let kafka = super::kafka::properties(raw.kafka, base)?;
     Ok(SourceSettings {
         bootstrap_servers: raw.bootstrap_servers,
         topics,
@@ -371,7 +350,12 @@ fn target(raw: RawTarget, name: &str, source: &SourceSettings) -> Result<(Target
         let format = keys.resolve("confluent", name, source, None)?;
         Ok((TargetSettings::Lambda(lambda_settings(lambda)?), format))
     } else {
-        let http = raw.http.expect("one table is set");
+        let Some(http) = raw.http else {
+            return Err(ConfigError::invalid(
+                "target",
+                "set one of target.fc, target.lambda or target.http",
+            ));
+        };
         let keys = FormatKeys {
             table: "target.http",
             format: http.format.clone(),

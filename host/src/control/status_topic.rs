@@ -103,14 +103,21 @@ impl Board {
         })
     }
 
+    /// The state; a panic elsewhere while it was held leaves it usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, InstanceStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The instance id.
     pub fn id(&self) -> String {
-        self.status.lock().expect("board lock").id.clone()
+        self.lock().id.clone()
     }
 
     /// Changes the state and asks for it to be published.
     pub fn update(&self, change: impl FnOnce(&mut InstanceStatus)) {
-        change(&mut self.status.lock().expect("board lock"));
+        change(&mut self.lock());
         self.changed.notify_one();
     }
 
@@ -133,7 +140,7 @@ impl Board {
     }
 
     fn snapshot(&self) -> InstanceStatus {
-        let mut status = self.status.lock().expect("board lock").clone();
+        let mut status = self.lock().clone();
         status.updated_ms = super::now_ms();
         status.totals = metrics::totals();
         status

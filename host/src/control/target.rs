@@ -51,12 +51,18 @@ impl Switchable {
             anyhow::anyhow!("the target was built by the caller and cannot be rebuilt")
         })?;
         let target = factory(&settings)?;
-        *self.current.write().expect("target lock") = Arc::from(target);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(target);
         Ok(())
     }
 
     fn current(&self) -> Arc<dyn Target> {
-        self.current.read().expect("target lock").clone()
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -85,7 +85,8 @@ fn event_id(record: &Record) -> String {
     hasher.update([0]);
     hasher.update(record.partition.to_be_bytes());
     hasher.update(record.offset.to_be_bytes());
-    let mut bytes: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hasher.finalize()[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
@@ -100,6 +101,10 @@ fn event_id(record: &Record) -> String {
 }
 
 /// RFC 3339 in UTC with milliseconds; a record without a timestamp gets the epoch.
+#[expect(
+    clippy::expect_used,
+    reason = "a fixed format of a clamped UTC time cannot fail"
+)]
 fn time_of(timestamp_ms: i64) -> String {
     let nanos = i128::from(timestamp_ms.max(0)) * 1_000_000;
     let time =

@@ -203,6 +203,7 @@ pub(crate) fn json_arrays(
 }
 
 /// Appends `text` as a JSON string.
+#[expect(clippy::expect_used, reason = "writing to a Vec cannot fail")]
 pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
 }

@@ -230,6 +230,10 @@ fn now_http_date() -> String {
     httpdate::fmt_http_date(std::time::SystemTime::now())
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "a fixed format of a valid UTC date cannot fail"
+)]
 fn now_iso8601() -> String {
     OffsetDateTime::now_utc()
         .format(&time::macros::format_description!(

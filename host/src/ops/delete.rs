@@ -1,5 +1,6 @@
-//! `fcsink delete`: removes the consumer group and the topics fcsink created
-//! (recorded in the config topic), then the config and status topics.
+//! `fcsink delete`: removes the consumer group and the topics of the config
+//! file that fcsink created (as the config topic records), then the config and
+//! status topics.
 //! Refuses while instances are running: the group would not be empty.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
@@ -49,8 +50,13 @@ pub async fn run(settings: &Settings, yes: bool) -> anyhow::Result<()> {
     }
     if existing.contains(&config_topic) {
         let (_, entries) = Feed::open(&client, &config_topic).await?;
+        // The config topic only says which of the file's topics fcsink
+        // created; a name found there alone is never deleted, so whoever can
+        // write that topic cannot make `delete` remove other topics.
+        let derived = settings.delivery.output_topics();
         for entry in entries {
             if let Entry::CreatedTopic(topic) = entry
+                && derived.contains(&topic.as_str())
                 && existing.contains(&topic)
                 && !topics.contains(&topic)
             {
@@ -70,9 +76,7 @@ pub async fn run(settings: &Settings, yes: bool) -> anyhow::Result<()> {
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     match admin.delete_groups(&[&group], &options).await?.pop() {
         Some(Ok(_)) => outln!("Deleted group {group}")?,
-        Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) => {
-            outln!("Group {group} did not exist")?
-        }
+        Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) => outln!("Group {group} did not exist")?,
         Some(Err((_, code))) => anyhow::bail!("cannot delete group {group}: {code}"),
         None => {}
     }

@@ -37,7 +37,8 @@ pub async fn run(
         .with_context(|| format!("cannot produce to {topic}"))?;
     outln!(
         "Sent to {topic} partition {} offset {}",
-        delivery.partition, delivery.offset
+        delivery.partition,
+        delivery.offset
     )?;
     Ok(())
 }

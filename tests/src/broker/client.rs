@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -125,6 +125,42 @@ impl Broker {
             }
         }
         positions
+    }
+
+    /// Produces one record with headers whose names are raw bytes (any
+    /// bytes: Kafka does not check them) to `partition`; returns its offset.
+    ///
+    /// # Panics
+    /// If the record is not delivered.
+    pub async fn produce_with_headers(
+        &self,
+        topic: &str,
+        partition: i32,
+        value: &[u8],
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) -> i64 {
+        let producer: FutureProducer = client_config(&self.bootstrap())
+            .set("message.timeout.ms", "30000")
+            .create()
+            .expect("create producer");
+        let names: Vec<String> = headers
+            .iter()
+            .map(|(name, _)| fcsink::header_name::from_bytes(name))
+            .collect();
+        let headers = fcsink::header_name::kafka_headers(
+            names
+                .iter()
+                .zip(headers)
+                .map(|(name, (_, value))| (name.as_str(), *value)),
+        );
+        let record = FutureRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .payload(value)
+            .headers(headers);
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => delivery.offset,
+            Err((err, _)) => panic!("produce to {topic}: {err}"),
+        }
     }
 
     /// Reads `topic` from the beginning, sorted by partition then offset.
@@ -302,10 +338,13 @@ fn read_to_end(
 }
 
 fn to_record(message: &BorrowedMessage<'_>) -> ConsumedRecord {
-    let headers = message.headers().map_or_else(Vec::new, |headers| {
-        let header = |h: Header<'_, &[u8]>| (h.key.to_owned(), h.value.map(<[u8]>::to_vec));
-        headers.iter().map(header).collect()
-    });
+    // fcsink's own conversion reads header names as bytes (rdkafka's
+    // iterator panics on a name that is not UTF-8).
+    let headers = fcsink::source::to_record(message)
+        .headers
+        .into_iter()
+        .map(|h| (h.key, h.value))
+        .collect();
     ConsumedRecord {
         partition: message.partition(),
         offset: message.offset(),

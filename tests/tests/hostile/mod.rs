@@ -4,3 +4,5 @@
 
 // Command output into a closed pipe.
 mod closed_pipe;
+// Records with header names that are not UTF-8, NUL bytes, null parts.
+mod records;

@@ -51,11 +51,7 @@ fn the_documented_example_is_valid() {
     assert_eq!(s.group_id(), "connect-kafka-fc-sink");
     assert_eq!(s.source.topics, Topics::List(vec!["fc-test-input".into()]));
     assert_eq!(s.source.concurrency, 6);
-    assert!(
-        s.source
-            .kafka
-            .contains(&("fetch.max.bytes".into(), "1048576".into()))
-    );
+    assert_eq!(s.source.kafka.get("fetch.max.bytes"), Some("1048576"));
     assert_eq!(s.batch.max_records, 20);
     assert_eq!(s.batch.max_bytes, DEFAULT_ASYNC_REQUEST_BYTES);
     assert_eq!(s.transforms.len(), 1);
