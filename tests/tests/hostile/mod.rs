@@ -4,3 +4,5 @@
 
 // Command output into a closed pipe.
 mod closed_pipe;
+// Kafka refusing fcsink's own writes: a missing dead-letter topic, a dead letter too large.
+mod produce;
