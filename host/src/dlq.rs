@@ -5,10 +5,9 @@
 //! Header names follow Kafka Connect's (`__connect.errors.*`) so existing
 //! tooling reads them, plus `fcsink.*` for what Connect has no name for.
 
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
-use crate::produce::{self, Abandoned, Outgoing};
+use crate::produce::{self, Outgoing, Writer};
 use crate::transform::Record;
 
 /// Where in the pipeline a record failed.
@@ -81,32 +80,28 @@ pub fn headers(
 /// Writes to the dead-letter topic.
 #[derive(Clone)]
 pub struct DeadLetters {
-    producer: FutureProducer,
-    topic: String,
+    writer: Writer,
     connector: String,
 }
 
 impl DeadLetters {
-    /// Writes to `topic` through `producer`.
-    pub fn new(producer: FutureProducer, topic: String, connector: String) -> Self {
-        DeadLetters {
-            producer,
-            topic,
-            connector,
-        }
+    /// Writes through `writer` (to the dead-letter topic) for connector `connector`.
+    pub fn new(writer: Writer, connector: String) -> Self {
+        DeadLetters { writer, connector }
     }
 
     /// Writes each record with its reason and waits until Kafka has
     /// acknowledged every one.
     ///
     /// # Errors
-    /// [`Abandoned`] at shutdown: the records' offsets must not be committed.
+    /// [`produce::Error`] at shutdown or when Kafka refuses a dead letter for
+    /// good: the records' offsets must not be committed.
     pub async fn write(
         &self,
         entries: &[(&Record, Reason)],
         cancel: &CancellationToken,
-    ) -> Result<(), Abandoned> {
-        tracing::debug!(topic = %self.topic, records = entries.len(), "Writing dead letters");
+    ) -> Result<(), produce::Error> {
+        tracing::debug!(topic = %self.writer.topic(), records = entries.len(), "Writing dead letters");
         let records: Vec<Outgoing> = entries
             .iter()
             .map(|(record, reason)| Outgoing {
@@ -116,7 +111,7 @@ impl DeadLetters {
                 timestamp: Some(record.timestamp),
             })
             .collect();
-        produce::all(&self.producer, &self.topic, &records, cancel).await?;
+        self.writer.write(&records, cancel).await?;
         for (_, reason) in entries {
             crate::metrics::dead_lettered(&reason.code, 1);
         }

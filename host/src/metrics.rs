@@ -2,9 +2,11 @@
 //! format (served by [`http`] at `/metrics`).
 //!
 //! Call sites read like `metrics::batch_flushed(reason, n)`; every metric
-//! lives here so the full list is in one place.
+//! lives here so the full list is in one place. Label values are escaped and
+//! each family's label sets are capped ([`labels`]).
 
 pub mod http;
+pub mod labels;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,11 +14,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use labels::Family;
+
 static RECORDS_CONSUMED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
-static LABELLED: Mutex<BTreeMap<(&'static str, String), u64>> = Mutex::new(BTreeMap::new());
+static LABELLED: Mutex<BTreeMap<&'static str, Family>> = Mutex::new(BTreeMap::new());
+/// `fcsink_partitions_stopped` by rendered label set, replaced on every change.
+static STOPPED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 /// `fcsink_consumer_lag` per `(topic, partition)`, from librdkafka's statistics.
 static LAG: Mutex<BTreeMap<(String, i32), i64>> = Mutex::new(BTreeMap::new());
 
@@ -72,9 +78,9 @@ impl Histogram {
 static INVOCATION_SECONDS: Histogram = Histogram::new();
 static TRANSFORM_SECONDS: Histogram = Histogram::new();
 
-fn count(name: &'static str, label: String, n: u64) {
+fn count(name: &'static str, labels: &[(&str, &str)], n: u64) {
     if let Ok(mut map) = LABELLED.lock() {
-        *map.entry((name, label)).or_default() += n;
+        map.entry(name).or_default().add(labels, n);
     }
 }
 
@@ -85,10 +91,10 @@ pub fn records_consumed(n: usize) {
 
 /// A batch was flushed for the given reason.
 pub fn batch_flushed(reason: &'static str, records: usize) {
-    count("fcsink_batches_total", format!("reason=\"{reason}\""), 1);
+    count("fcsink_batches_total", &[("reason", reason)], 1);
     count(
         "fcsink_batch_records_total",
-        format!("reason=\"{reason}\""),
+        &[("reason", reason)],
         records as u64,
     );
 }
@@ -102,7 +108,7 @@ pub fn records_filtered(n: usize) {
 pub fn plugin_called(plugin: &str, outcome: &str) {
     count(
         "fcsink_plugin_calls_total",
-        format!("plugin=\"{plugin}\",outcome=\"{outcome}\""),
+        &[("plugin", plugin), ("outcome", outcome)],
         1,
     );
 }
@@ -111,18 +117,14 @@ pub fn plugin_called(plugin: &str, outcome: &str) {
 /// (`ok` or the failing plugin's failure code).
 pub fn transform_finished(elapsed: Duration, outcome: &str) {
     TRANSFORM_SECONDS.observe(elapsed);
-    count(
-        "fcsink_transform_batches_total",
-        format!("outcome=\"{outcome}\""),
-        1,
-    );
+    count("fcsink_transform_batches_total", &[("outcome", outcome)], 1);
 }
 
 /// An invocation attempt took `elapsed` and ended with this status class
 /// (`2xx`, `function-error`, `4xx`, `5xx`, `error`).
 pub fn invoke_attempt(class: &str, elapsed: Duration) {
     INVOCATION_SECONDS.observe(elapsed);
-    count("fcsink_invocations_total", format!("status=\"{class}\""), 1);
+    count("fcsink_invocations_total", &[("status", class)], 1);
 }
 
 /// Records that reached the function.
@@ -130,14 +132,41 @@ pub fn records_delivered(n: usize) {
     RECORDS_DELIVERED.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-/// Records written to the dead-letter topic, by reason code.
+/// Records written to the dead-letter topic, by reason code (which may
+/// come from the function's answer: escaped and capped like every label).
 pub fn dead_lettered(code: &str, n: usize) {
     RECORDS_DEAD_LETTERED.fetch_add(n as u64, Ordering::Relaxed);
     count(
         "fcsink_records_dead_lettered_by_code_total",
-        format!("code=\"{code}\""),
+        &[("code", code)],
         n as u64,
     );
+}
+
+/// Records written without their value (or key) because Kafka refused
+/// them, alone, as too large; `topic` is `dead-letter`, `success` or `error`.
+pub fn records_stripped(topic: &'static str, n: usize) {
+    if n > 0 {
+        count(
+            "fcsink_records_stripped_total",
+            &[("topic", topic)],
+            n as u64,
+        );
+    }
+}
+
+/// The partitions stopped now, each as `(cause, code)`: `failure_policy`
+/// (no code), or the topic whose write Kafka refused and its error code.
+pub fn partitions_stopped(stops: &[(&'static str, String)]) {
+    let mut counts = BTreeMap::new();
+    for (cause, code) in stops {
+        *counts
+            .entry(labels::render(&[("cause", cause), ("code", code)]))
+            .or_default() += 1;
+    }
+    if let Ok(mut stopped) = STOPPED.lock() {
+        *stopped = counts;
+    }
 }
 
 /// librdkafka's periodic statistics: the lag of every partition this
@@ -217,6 +246,10 @@ const HELP: &[(&str, &str)] = &[
         "fcsink_transform_batches_total",
         "Batches through the plugin chain, by outcome.",
     ),
+    (
+        "fcsink_records_stripped_total",
+        "Records written without their value (or key): Kafka refused them alone as too large.",
+    ),
 ];
 
 fn help(name: &str) -> &'static str {
@@ -240,12 +273,20 @@ pub fn render() -> String {
         );
     }
     if let Ok(map) = LABELLED.lock() {
-        let mut last = "";
-        for ((name, labels), value) in map.iter() {
-            if *name != last {
-                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
-                last = name;
+        for (name, family) in map.iter() {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", help(name));
+            for (labels, value) in family.series() {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
             }
+        }
+    }
+    if let Ok(stopped) = STOPPED.lock() {
+        let name = "fcsink_partitions_stopped";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Assigned partitions stopped, by cause (failure_policy, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
+        );
+        for (labels, value) in stopped.iter() {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
@@ -266,10 +307,8 @@ pub fn render() -> String {
             "# HELP {name} Records between the offset stored after delivery and the end of the partition.\n# TYPE {name} gauge"
         );
         for ((topic, partition), value) in lag.iter() {
-            let _ = writeln!(
-                out,
-                "{name}{{topic=\"{topic}\",partition=\"{partition}\"}} {value}"
-            );
+            let labels = labels::render(&[("topic", topic), ("partition", &partition.to_string())]);
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
     out

@@ -35,10 +35,11 @@ use crate::control::{self as fleet, Live};
 use crate::dlq::DeadLetters;
 use crate::invoke::{self, Target};
 use crate::metrics;
+use crate::produce::{Producers, Role};
 use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
-use crate::worker::{self, Backlog, BacklogLimits, ChainPool, End, Shared};
+use crate::worker::{self, Backlog, BacklogLimits, ChainPool, End, Shared, Stop};
 
 /// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -131,6 +132,11 @@ async fn run_inner(
     let (consumer, assignments) = source::subscribe(&settings).context("cannot subscribe")?;
     let consumer = Arc::new(consumer);
     let live: Live = *handles.live.borrow();
+    let producers = Producers::new(
+        producer.clone(),
+        producer_config(&kafka_config),
+        settings.delivery.create_topics,
+    );
 
     let shared = Arc::new(Shared {
         consumer: consumer.clone(),
@@ -139,12 +145,14 @@ async fn run_inner(
         target: Switchable::new(target, settings.target.clone(), factory),
         format: settings.format.clone(),
         dead_letters: DeadLetters::new(
-            producer.clone(),
-            settings.delivery.dead_letter_topic.clone(),
+            producers.writer(
+                settings.delivery.dead_letter_topic.clone(),
+                Role::DeadLetter,
+            ),
             settings.name.clone(),
         ),
         results: Results::new(
-            producer.clone(),
+            &producers,
             settings.delivery.success_topic.clone(),
             settings.delivery.error_topic.clone(),
         ),
@@ -297,14 +305,15 @@ struct Dispatcher {
     partitions: HashMap<TopicPartition, Partition>,
     /// Workers of revoked partitions that are finishing their batch.
     finishing: HashMap<TopicPartition, JoinHandle<()>>,
-    /// Partitions stopped by the failure policy; kept paused across rebalances.
+    /// Partitions stopped by the failure policy or a refused write; kept
+    /// paused across rebalances.
     stopped: HashSet<TopicPartition>,
     ends: mpsc::UnboundedSender<(TopicPartition, End)>,
     ended: mpsc::UnboundedReceiver<(TopicPartition, End)>,
     /// The partitions assigned to this process.
     assigned: BTreeSet<TopicPartition>,
     /// Why each stopped partition stopped.
-    failures: HashMap<TopicPartition, String>,
+    failures: HashMap<TopicPartition, Stop>,
     /// The runtime settings last applied.
     current: Live,
     live: tokio::sync::watch::Receiver<Live>,
@@ -486,7 +495,14 @@ impl Dispatcher {
 
     fn on_end(&mut self, consumer: &Consumer, tp: TopicPartition, end: End) {
         if let End::Stopped(why) = end {
-            tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on");
+            match &why {
+                Stop::Policy(_) => {
+                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on")
+                }
+                Stop::Refused(_) => {
+                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: Kafka refused a write for good; its batch is not committed, the others go on")
+                }
+            }
             source::set_paused(consumer, &tp, true);
             self.partitions.remove(&tp);
             self.stopped.insert(tp.clone());

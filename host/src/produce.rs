@@ -1,12 +1,29 @@
 //! Writing records fcsink produces (dead letters, results) and waiting
 //! until Kafka has acknowledged every one.
+//!
+//! A failed write is retried with backoff while the error is transient
+//! ([`classify`]); a permanent one ends the write with [`Error::Refused`],
+//! which stops the source partition without committing it. A record refused
+//! as too large is first sent again alone, since the broker refuses a whole
+//! produce batch for one record too large, and only a record refused alone
+//! is written without its value, then its key ([`VALUE_DROPPED`],
+//! [`KEY_DROPPED`]).
+
+mod classify;
 
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
+
+pub use classify::{Class, classify};
+use classify::{too_large, unknown_topic};
 
 /// A record to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,68 +38,345 @@ pub struct Outgoing {
     pub timestamp: Option<i64>,
 }
 
-/// Shutdown began before every write was acknowledged.
-#[derive(Debug, thiserror::Error)]
-#[error("write to Kafka abandoned at shutdown")]
-pub struct Abandoned;
-
 /// Header added when a record's value was dropped to fit: the value's size in bytes.
 pub const VALUE_DROPPED: &str = "fcsink.value.dropped";
 /// Header added when a record's key was dropped too: the key's size in bytes.
 pub const KEY_DROPPED: &str = "fcsink.key.dropped";
 
-/// Writes `records` to `topic`; failed writes are retried, with backoff,
-/// until they succeed or shutdown begins.
-///
-/// A record Kafka refuses as too large (`message.max.bytes` of the producer,
-/// or of the broker or topic) is written without its value, then without
-/// its key, with [`VALUE_DROPPED`] / [`KEY_DROPPED`] saying what was left
-/// out: it still names its source record, which can be read again there,
-/// and a record that can never be written would stall its partition.
-///
-/// # Errors
-/// [`Abandoned`] at shutdown: the source offsets must not be committed.
-pub async fn all(
-    producer: &FutureProducer,
-    topic: &str,
+/// The first wait after a transient failure; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts of a transient failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Which of fcsink's topics a write goes to; named in errors and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `delivery.dead_letter_topic`.
+    DeadLetter,
+    /// `delivery.success_topic`.
+    Success,
+    /// `delivery.error_topic`.
+    Error,
+}
+
+impl Role {
+    /// `dead-letter`, `success` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::DeadLetter => "dead-letter",
+            Role::Success => "success",
+            Role::Error => "error",
+        }
+    }
+}
+
+/// Why records were not written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// Shutdown began before every write was acknowledged: the source
+    /// offsets must not be committed, the records come again.
+    #[error("write to Kafka abandoned at shutdown")]
+    Abandoned,
+    /// Kafka refused a record for good: the source partition must stop.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
+/// A write Kafka refused with a permanent error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Refused {
+    /// The topic's role.
+    pub role: Role,
+    /// The topic.
+    pub topic: String,
+    /// librdkafka's error code.
+    pub code: RDKafkaErrorCode,
+    /// What fcsink knows beyond the code, if anything.
+    pub detail: Option<String>,
+}
+
+impl Refused {
+    /// The error code's name, for metrics: `UnknownTopicOrPartition` …
+    pub fn code_name(&self) -> String {
+        format!("{:?}", self.code)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Kafka refused the write to the {} topic {}: {:?} ({})",
+            self.role.as_str(),
+            self.topic,
+            self.code,
+            self.code
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, "; {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// fcsink's producers for the topics it writes: one that batches, for
+/// every write, and one made when first needed that sends each record in a
+/// produce batch of its own, for records refused as too large in a batch.
+#[derive(Clone)]
+pub struct Producers(Arc<Inner>);
+
+struct Inner {
+    batched: FutureProducer,
+    /// The configuration of `batched`, for `alone` and for creating topics.
+    config: ClientConfig,
+    alone: Mutex<Option<FutureProducer>>,
+    /// `delivery.create_topics`: a topic found missing is created again.
+    create_topics: bool,
+}
+
+impl Producers {
+    /// Writes through `batched`, made from `config`.
+    pub fn new(batched: FutureProducer, config: ClientConfig, create_topics: bool) -> Self {
+        Producers(Arc::new(Inner {
+            batched,
+            config,
+            alone: Mutex::new(None),
+            create_topics,
+        }))
+    }
+
+    /// A writer to `topic`.
+    pub fn writer(&self, topic: String, role: Role) -> Writer {
+        Writer {
+            producers: self.clone(),
+            topic,
+            role,
+        }
+    }
+
+    /// The producer whose produce batches hold one record each.
+    fn alone(&self) -> Result<FutureProducer, KafkaError> {
+        let mut alone = self.0.alone.lock().expect("producer lock");
+        if let Some(producer) = &*alone {
+            return Ok(producer.clone());
+        }
+        let producer: FutureProducer = self
+            .0
+            .config
+            .clone()
+            .set("batch.num.messages", "1")
+            .set("linger.ms", "0")
+            .create()?;
+        *alone = Some(producer.clone());
+        Ok(producer)
+    }
+}
+
+/// Writes to one of fcsink's topics.
+#[derive(Clone)]
+pub struct Writer {
+    producers: Producers,
+    topic: String,
+    role: Role,
+}
+
+impl Writer {
+    /// The topic written to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Writes `records` and waits until Kafka has acknowledged every one.
+    ///
+    /// Transient failures are retried with backoff (100 ms doubling up to
+    /// 10 s) until they succeed or shutdown begins. A record refused as too
+    /// large is sent again alone, and only when it is refused alone it is
+    /// written without its value, then without its key, with
+    /// [`VALUE_DROPPED`] / [`KEY_DROPPED`] saying what was left out: it
+    /// still names its source record, which can be read again there.
+    ///
+    /// # Errors
+    /// [`Error::Abandoned`] at shutdown; [`Error::Refused`] when Kafka
+    /// refuses a record for good. Either way the source offsets must not
+    /// be committed.
+    pub async fn write(
+        &self,
+        records: &[Outgoing],
+        cancel: &CancellationToken,
+    ) -> Result<(), Error> {
+        match write_all(self, records, cancel).await {
+            Ok(stripped) => {
+                crate::metrics::records_stripped(self.role.as_str(), stripped);
+                Ok(())
+            }
+            Err(Stop::Abandoned) => Err(Error::Abandoned),
+            Err(Stop::Refused(code, detail)) => {
+                let refused = Refused {
+                    role: self.role,
+                    topic: self.topic.clone(),
+                    code,
+                    detail,
+                };
+                tracing::error!(error = %refused, "Write to Kafka refused");
+                Err(refused.into())
+            }
+        }
+    }
+}
+
+/// How [`write_all`] reaches Kafka; the tests bring their own.
+trait Sink {
+    /// Sends `record`, `alone` in a produce batch of its own.
+    async fn send(&self, record: &Outgoing, alone: bool) -> Result<(), RDKafkaErrorCode>;
+
+    /// After a permanent `code`: `Ok` when it was put right so a retry may
+    /// succeed (the missing topic was created), else what to add to the error.
+    async fn repair(&self, code: RDKafkaErrorCode) -> Result<(), Option<String>>;
+}
+
+impl Sink for Writer {
+    async fn send(&self, record: &Outgoing, alone: bool) -> Result<(), RDKafkaErrorCode> {
+        let producer = if alone {
+            self.producers
+                .alone()
+                .map_err(|err| err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail))?
+        } else {
+            self.producers.0.batched.clone()
+        };
+        let headers = crate::header_name::kafka_headers(
+            record
+                .headers
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_deref())),
+        );
+        let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+        if let Some(key) = &record.key {
+            message = message.key(key.as_slice());
+        }
+        if let Some(value) = &record.value {
+            message = message.payload(value.as_slice());
+        }
+        if let Some(timestamp) = record.timestamp.filter(|t| *t >= 0) {
+            message = message.timestamp(timestamp);
+        }
+        match producer.send(message, Duration::from_secs(30)).await {
+            Ok(_) => Ok(()),
+            Err((err, _)) => {
+                let code = err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+                tracing::debug!(topic = %self.topic, %err, "Record not acknowledged");
+                Err(code)
+            }
+        }
+    }
+
+    async fn repair(&self, code: RDKafkaErrorCode) -> Result<(), Option<String>> {
+        if !unknown_topic(code) {
+            return Err(None);
+        }
+        if !self.producers.0.create_topics {
+            return Err(Some(
+                "the topic does not exist and delivery.create_topics = false: create it, \
+                 then resume the partition"
+                    .into(),
+            ));
+        }
+        crate::topics::ensure(&self.producers.0.config, &[&self.topic])
+            .await
+            .map(|_| tracing::warn!(topic = %self.topic, "The topic had gone; created it again"))
+            .map_err(|err| Some(format!("{err:#}")))
+    }
+}
+
+/// How [`write_all`] ended when not every record was written.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    Abandoned,
+    Refused(RDKafkaErrorCode, Option<String>),
+}
+
+/// A record not yet acknowledged.
+struct Pending<'a> {
+    record: Cow<'a, Outgoing>,
+    /// Sent in a produce batch of its own: a size refusal is its own.
+    alone: bool,
+    /// Its value (or key) was dropped to fit.
+    stripped: bool,
+}
+
+/// Writes every record through `sink`; returns how many were written
+/// stripped of their value or key.
+async fn write_all(
+    sink: &impl Sink,
     records: &[Outgoing],
     cancel: &CancellationToken,
-) -> Result<(), Abandoned> {
-    let mut pending: Vec<Cow<'_, Outgoing>> = records.iter().map(Cow::Borrowed).collect();
-    let mut delay = Duration::from_millis(100);
+) -> Result<usize, Stop> {
+    let mut pending: Vec<Pending<'_>> = records
+        .iter()
+        .map(|record| Pending {
+            record: Cow::Borrowed(record),
+            alone: false,
+            stripped: false,
+        })
+        .collect();
+    let mut stripped = 0;
+    let mut delay = FIRST_BACKOFF;
     while !pending.is_empty() {
-        let sends = pending.iter().map(|record| one(producer, topic, record));
+        let sends = pending.iter().map(|p| sink.send(&p.record, p.alone));
         let results = futures::future::join_all(sends).await;
-        let mut failed = 0;
+        let mut transient = None;
+        let mut permanent = None;
         let mut retry = Vec::new();
-        for (record, sent) in pending.into_iter().zip(results) {
+        for (mut p, sent) in pending.into_iter().zip(results) {
             match sent {
-                Sent::Acknowledged => {}
-                Sent::TooLarge => match smaller(&record) {
-                    Some(smaller) => retry.push(Cow::Owned(smaller)),
+                Ok(()) => stripped += usize::from(p.stripped),
+                Err(code) if too_large(code) && !p.alone => {
+                    // The batch may have been refused for another record.
+                    p.alone = true;
+                    retry.push(p);
+                }
+                Err(code) if too_large(code) => match smaller(&p.record) {
+                    Some(smaller) => retry.push(Pending {
+                        record: Cow::Owned(smaller),
+                        alone: true,
+                        stripped: true,
+                    }),
                     None => {
-                        failed += 1;
-                        retry.push(record);
+                        return Err(Stop::Refused(
+                            code,
+                            Some("the record is too large even without its key and value".into()),
+                        ));
                     }
                 },
-                Sent::Failed => {
-                    failed += 1;
-                    retry.push(record);
+                Err(code) => {
+                    match classify(code) {
+                        Class::Transient => transient = Some(code),
+                        Class::Permanent => permanent = Some(code),
+                    }
+                    retry.push(p);
                 }
             }
         }
         pending = retry;
-        if failed == 0 {
-            continue;
+        if let Some(code) = permanent {
+            sink.repair(code)
+                .await
+                .map_err(|detail| Stop::Refused(code, detail))?;
+            transient = Some(code);
         }
-        tracing::warn!(topic, failed, "Write to Kafka failed; retrying");
+        let Some(code) = transient else { continue };
+        tracing::warn!(
+            failed = pending.len(),
+            error = ?code,
+            retry_in_ms = delay.as_millis() as u64,
+            "Write to Kafka failed; retrying"
+        );
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = cancel.cancelled() => return Err(Abandoned),
+            () = cancel.cancelled() => return Err(Stop::Abandoned),
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
+        delay = (delay * 2).min(MAX_BACKOFF);
     }
-    Ok(())
+    Ok(stripped)
 }
 
 /// `record` without its value, or without its key once the value is gone;
@@ -100,7 +394,7 @@ fn smaller(record: &Outgoing) -> Option<Outgoing> {
     tracing::warn!(
         dropped = header,
         bytes = size,
-        "Record too large for Kafka; writing it without that field"
+        "Record too large for Kafka even alone; writing it without that field"
     );
     smaller
         .headers
@@ -108,71 +402,5 @@ fn smaller(record: &Outgoing) -> Option<Outgoing> {
     Some(smaller)
 }
 
-/// How one write ended.
-enum Sent {
-    Acknowledged,
-    /// Refused for its size: writing it again as it is cannot succeed.
-    TooLarge,
-    Failed,
-}
-
-async fn one(producer: &FutureProducer, topic: &str, record: &Outgoing) -> Sent {
-    let headers = crate::header_name::kafka_headers(
-        record
-            .headers
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_deref())),
-    );
-    let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
-    if let Some(key) = &record.key {
-        message = message.key(key.as_slice());
-    }
-    if let Some(value) = &record.value {
-        message = message.payload(value.as_slice());
-    }
-    if let Some(timestamp) = record.timestamp.filter(|t| *t >= 0) {
-        message = message.timestamp(timestamp);
-    }
-    match producer.send(message, Duration::from_secs(30)).await {
-        Ok(_) => Sent::Acknowledged,
-        Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
-            Sent::TooLarge
-        }
-        Err((err, _)) => {
-            tracing::warn!(topic, %err, "Record not acknowledged");
-            Sent::Failed
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_record_too_large_loses_its_value_then_its_key_and_says_so() {
-        let record = Outgoing {
-            key: Some(b"key".to_vec()),
-            value: Some(vec![b'v'; 10]),
-            headers: vec![("h".into(), None)],
-            timestamp: Some(1),
-        };
-        let without_value = smaller(&record).unwrap();
-        assert_eq!(without_value.value, None);
-        assert_eq!(without_value.key, record.key);
-        assert_eq!(
-            without_value.headers,
-            vec![
-                ("h".into(), None),
-                (VALUE_DROPPED.into(), Some(b"10".to_vec()))
-            ]
-        );
-        let without_key = smaller(&without_value).unwrap();
-        assert_eq!(without_key.key, None);
-        assert_eq!(
-            without_key.headers.last(),
-            Some(&(KEY_DROPPED.into(), Some(b"3".to_vec())))
-        );
-        assert_eq!(smaller(&without_key), None);
-    }
-}
+mod tests;

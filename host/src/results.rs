@@ -10,46 +10,43 @@
 //! element per record of the request, record `i` gets element `i`;
 //! otherwise every record gets the whole answer.
 
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::dlq::Reason;
-use crate::produce::{self, Abandoned, Outgoing};
+use crate::produce::{self, Outgoing, Producers, Role, Writer};
 use crate::transform::Record;
 
 /// Writes to the success and error topics, when configured.
 #[derive(Clone)]
 pub struct Results {
-    producer: FutureProducer,
-    success_topic: Option<String>,
-    error_topic: Option<String>,
+    success: Option<Writer>,
+    error: Option<Writer>,
 }
 
 impl Results {
-    /// Writes through `producer` to the topics that are set.
+    /// Writes through `producers` to the topics that are set.
     pub fn new(
-        producer: FutureProducer,
+        producers: &Producers,
         success_topic: Option<String>,
         error_topic: Option<String>,
     ) -> Self {
         Results {
-            producer,
-            success_topic,
-            error_topic,
+            success: success_topic.map(|topic| producers.writer(topic, Role::Success)),
+            error: error_topic.map(|topic| producers.writer(topic, Role::Error)),
         }
     }
 
     /// Writes the answer to a request carrying `inputs` to the success topic.
     ///
     /// # Errors
-    /// [`Abandoned`] at shutdown.
+    /// [`produce::Error`] at shutdown or when Kafka refuses a record for good.
     pub async fn success(
         &self,
         inputs: &[&Record],
         answer: &[u8],
         cancel: &CancellationToken,
-    ) -> Result<(), Abandoned> {
-        let Some(topic) = &self.success_topic else {
+    ) -> Result<(), produce::Error> {
+        let Some(writer) = &self.success else {
             return Ok(());
         };
         let values = split_answer(answer, inputs.len());
@@ -63,19 +60,19 @@ impl Results {
                 timestamp: None,
             })
             .collect();
-        produce::all(&self.producer, topic, &records, cancel).await
+        writer.write(&records, cancel).await
     }
 
     /// Reports each failed input record, with why, to the error topic.
     ///
     /// # Errors
-    /// [`Abandoned`] at shutdown.
+    /// [`produce::Error`] at shutdown or when Kafka refuses a record for good.
     pub async fn errors(
         &self,
         entries: &[(&Record, Reason)],
         cancel: &CancellationToken,
-    ) -> Result<(), Abandoned> {
-        let Some(topic) = &self.error_topic else {
+    ) -> Result<(), produce::Error> {
+        let Some(writer) = &self.error else {
             return Ok(());
         };
         let records: Vec<Outgoing> = entries
@@ -97,7 +94,7 @@ impl Results {
                 }
             })
             .collect();
-        produce::all(&self.producer, topic, &records, cancel).await
+        writer.write(&records, cancel).await
     }
 }
 

@@ -19,6 +19,7 @@ use crate::format::Format;
 use crate::invoke::partial::{self, Report};
 use crate::invoke::{Target, Verdict};
 use crate::metrics;
+use crate::produce::{self, Refused};
 use crate::results::Results;
 use crate::retry::{self, Delivery};
 use crate::source::{self, Consumer, TopicPartition};
@@ -215,18 +216,45 @@ fn chain_name(plugins: &[Arc<Plugin>]) -> String {
 pub(crate) enum End {
     /// Its input closed (shutdown) or it was revoked.
     Finished,
+    /// A batch could not be handled; the partition stops.
+    Stopped(Stop),
+}
+
+/// Why a partition stopped. Its failed batch is not committed either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
     /// A batch failed under `failure_policy = "stop"`.
-    Stopped(String),
+    Policy(String),
+    /// Kafka refused a dead letter or a result for good.
+    Refused(Refused),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Policy(why) => f.write_str(why),
+            Stop::Refused(refused) => refused.fmt(f),
+        }
+    }
 }
 
 /// What became of one batch.
 enum BatchEnd {
     /// Every record was delivered, filtered or dead-lettered.
     Handled,
-    /// A failure under the stop policy; nothing after it may be committed.
-    Stop(String),
+    /// The partition must stop; nothing after it may be committed.
+    Stop(Stop),
     /// Shutdown interrupted it; nothing may be committed.
     Abandoned,
+}
+
+impl From<produce::Error> for BatchEnd {
+    fn from(err: produce::Error) -> Self {
+        match err {
+            produce::Error::Abandoned => BatchEnd::Abandoned,
+            produce::Error::Refused(refused) => BatchEnd::Stop(Stop::Refused(refused)),
+        }
+    }
 }
 
 /// Runs until the input closes, the partition is revoked, or a failure stops it.
@@ -316,8 +344,9 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
                 (&source[failure.origin], reason)
             })
             .collect();
-        if let BatchEnd::Abandoned = dead_letter(&entries, shared).await {
-            return BatchEnd::Abandoned;
+        if let end @ (BatchEnd::Stop(_) | BatchEnd::Abandoned) = dead_letter(&entries, shared).await
+        {
+            return end;
         }
     }
     let end = invoke(&source, transformed, shared).await;
@@ -424,13 +453,12 @@ async fn deliver(
         metrics::records_delivered(delivered.len());
         if live.send_mode == SendMode::Sync
             && !delivered.is_empty()
-            && shared
+            && let Err(err) = shared
                 .results
                 .success(&delivered, &response.body, &shared.shutdown)
                 .await
-                .is_err()
         {
-            return BatchEnd::Abandoned;
+            return err.into();
         }
         if failed.is_empty() {
             return BatchEnd::Handled;
@@ -514,7 +542,9 @@ fn sources<'a>(
 /// Applies the failure policy to records that cannot go on.
 async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEnd {
     match shared.live().failure_policy {
-        FailurePolicy::Stop => BatchEnd::Stop(format!("{}: {}", reason.code, reason.message)),
+        FailurePolicy::Stop => {
+            BatchEnd::Stop(Stop::Policy(format!("{}: {}", reason.code, reason.message)))
+        }
         FailurePolicy::Continue => {
             let entries: Vec<_> = records
                 .into_iter()
@@ -526,15 +556,18 @@ async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEn
 }
 
 /// Reports records to the error topic (when `behavior_on_error = "log"`),
-/// then writes them to the dead-letter topic.
+/// then writes them to the dead-letter topic. A write Kafka refuses for good
+/// stops the partition: its records are neither dead-lettered nor committed.
 async fn dead_letter(entries: &[(&Record, Reason)], shared: &Shared) -> BatchEnd {
     let cancel = &shared.shutdown;
-    if shared.results.errors(entries, cancel).await.is_err()
-        || shared.dead_letters.write(entries, cancel).await.is_err()
-    {
-        return BatchEnd::Abandoned;
+    let written = match shared.results.errors(entries, cancel).await {
+        Ok(()) => shared.dead_letters.write(entries, cancel).await,
+        Err(err) => Err(err),
+    };
+    match written {
+        Ok(()) => BatchEnd::Handled,
+        Err(err) => err.into(),
     }
-    BatchEnd::Handled
 }
 
 fn status_class(verdict: &Verdict) -> &'static str {

@@ -66,7 +66,8 @@ pub struct PartitionStatus {
     pub topic: String,
     /// The partition.
     pub partition: i32,
-    /// `running`, `paused` (the connector is paused) or `failed` (stopped by the failure policy).
+    /// `running`, `paused` (the connector is paused) or `failed` (stopped by the
+    /// failure policy, or because Kafka refused a dead letter or result for good).
     pub state: String,
     /// Why it failed.
     pub error: Option<String>,

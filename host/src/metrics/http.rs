@@ -1,10 +1,11 @@
 //! The operations endpoints on `[operations] listen`: `/metrics`
 //! (Prometheus text format), `/healthz` (the process answers) and `/readyz`
-//! (it has joined the group and is not shutting down).
+//! (it has joined the group, is not shutting down, and no partition is
+//! stopped because Kafka refused a write).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use axum::Router;
@@ -16,19 +17,42 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Whether the instance is ready: set once partitions were first assigned,
-/// cleared when the drain begins.
+/// cleared when the drain begins, and not while a partition is stopped
+/// because Kafka refused a write (a dead letter, a result) for good.
 #[derive(Debug, Default)]
-pub struct Readiness(AtomicBool);
+pub struct Readiness {
+    ready: AtomicBool,
+    refused_writes: AtomicUsize,
+}
 
 impl Readiness {
     /// Marks the instance ready or not.
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// How many assigned partitions a refused write stops.
+    pub fn set_refused_writes(&self, partitions: usize) {
+        self.refused_writes.store(partitions, Ordering::Relaxed);
     }
 
     /// Whether it is ready.
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.why_not().is_none()
+    }
+
+    /// Why it is not ready, when it is not.
+    fn why_not(&self) -> Option<String> {
+        let refused = self.refused_writes.load(Ordering::Relaxed);
+        if !self.ready.load(Ordering::Relaxed) {
+            Some("not ready\n".into())
+        } else if refused > 0 {
+            Some(format!(
+                "not ready: {refused} partition(s) stopped because Kafka refused a write; see fcsink status\n"
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -72,9 +96,26 @@ async fn metrics() -> impl IntoResponse {
 }
 
 async fn ready(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
-    if readiness.get() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    match readiness.why_not() {
+        None => (StatusCode::OK, "ready\n".to_string()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_stopped_by_a_refused_write_makes_the_instance_unready() {
+        let readiness = Readiness::default();
+        assert!(!readiness.get(), "not ready before an assignment");
+        readiness.set(true);
+        assert!(readiness.get());
+        readiness.set_refused_writes(2);
+        assert!(!readiness.get());
+        assert!(readiness.why_not().unwrap().contains("2 partition(s)"));
+        readiness.set_refused_writes(0);
+        assert!(readiness.get());
     }
 }

@@ -8,7 +8,9 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 
 use super::Dispatcher;
 use crate::control::ResumeRequest;
+use crate::metrics;
 use crate::source::{self, Consumer, METADATA_TIMEOUT, TopicPartition};
+use crate::worker::Stop;
 
 impl Dispatcher {
     /// Whether `tp` should be fetched: not paused by the fleet, not stopped
@@ -95,25 +97,28 @@ impl Dispatcher {
             if let Err(err) = consumer.seek(&tp.0, tp.1, offset, METADATA_TIMEOUT) {
                 tracing::warn!(%err, topic = %tp.0, partition = tp.1, "Cannot rewind the resumed partition");
             }
-            tracing::info!(topic = %tp.0, partition = tp.1, ?offset, stopped_by = why.as_deref().unwrap_or(""), "Resuming a stopped partition");
+            let why = why.map(|why| why.to_string()).unwrap_or_default();
+            tracing::info!(topic = %tp.0, partition = tp.1, ?offset, stopped_by = why, "Resuming a stopped partition");
             source::set_paused(consumer, &tp, !self.fetching(&tp));
         }
         self.publish_partitions();
     }
 
-    /// Publishes the assigned partitions and their state.
+    /// Publishes the assigned partitions and their state, in the status,
+    /// `/metrics` and `/readyz`.
     pub(super) fn publish_partitions(&self) {
         let paused = self.current.paused;
         let list: Vec<_> = self
             .assigned
             .iter()
             .map(|tp| match self.failures.get(tp) {
-                Some(why) => (tp.clone(), "failed", Some(why.clone())),
+                Some(why) => (tp.clone(), "failed", Some(why.to_string())),
                 None if paused => (tp.clone(), "paused", None),
                 None => (tp.clone(), "running", None),
             })
             .collect();
-        let last_error = self.failures.values().next().cloned();
+        self.publish_stops();
+        let last_error = self.failures.values().next().map(ToString::to_string);
         self.board.update(|status| {
             status.state = if paused { "paused" } else { "running" }.into();
             if last_error.is_some() {
@@ -121,5 +126,28 @@ impl Dispatcher {
             }
         });
         self.board.set_partitions(list);
+    }
+}
+
+impl Dispatcher {
+    /// The assigned partitions that are stopped, in `/metrics` by cause and
+    /// code; `/readyz` fails while a refused write stops one.
+    fn publish_stops(&self) {
+        let stops: Vec<(&'static str, String)> = self
+            .assigned
+            .iter()
+            .filter_map(|tp| self.failures.get(tp))
+            .map(|stop| match stop {
+                Stop::Policy(_) => ("failure_policy", String::new()),
+                Stop::Refused(refused) => (refused.role.as_str(), refused.code_name()),
+            })
+            .collect();
+        let refused = self
+            .assigned
+            .iter()
+            .filter(|tp| matches!(self.failures.get(tp), Some(Stop::Refused(_))))
+            .count();
+        metrics::partitions_stopped(&stops);
+        self.readiness.set_refused_writes(refused);
     }
 }

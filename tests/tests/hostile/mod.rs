@@ -6,3 +6,5 @@
 mod closed_pipe;
 // Records with header names that are not UTF-8, NUL bytes, null parts.
 mod records;
+// Kafka refusing fcsink's own writes: a missing dead-letter topic, a dead letter too large.
+mod produce;
