@@ -156,7 +156,11 @@ impl Producers {
 
     /// The producer whose produce batches hold one record each.
     fn alone(&self) -> Result<FutureProducer, KafkaError> {
-        let mut alone = self.0.alone.lock().expect("producer lock");
+        let mut alone = self
+            .0
+            .alone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(producer) = &*alone {
             return Ok(producer.clone());
         }
