@@ -128,7 +128,11 @@ async fn a_redirect_is_never_delivery_and_is_not_followed() {
             .iter()
             .all(|i| i.function == "hello_world"),
         "the redirect was not followed: {:?}",
-        emulator.invocations()
+        emulator
+            .invocations()
+            .iter()
+            .map(|i| (i.api, i.function.clone()))
+            .collect::<Vec<_>>()
     );
     assert_eq!(emulator.invocations().len(), 2, "a redirect is not retried");
     let dead = broker
