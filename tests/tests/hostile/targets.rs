@@ -12,11 +12,9 @@ use std::time::Duration;
 
 use fc_emulator::Fault;
 use fcsink::config::Settings;
-use fcsink::invoke::credentials::Credentials;
-use fcsink::invoke::fc::FcTarget;
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, KEY_ID, Process, Running, wait_until};
+use fcsink_tests::connector::{self, Process, Running, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
@@ -228,6 +226,11 @@ async fn an_answer_without_end_is_cut_at_the_limit_and_dead_letters_with_the_rea
     .await;
     let rss = peak_rss(process.id());
     assert!(process.terminate().success());
+    let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
+    assert!(
+        log.contains("plain http://") && log.contains("in clear"),
+        "an http:// target is warned about at start: {log}"
+    );
     assert_eq!(
         requests.load(std::sync::atomic::Ordering::SeqCst),
         2,
@@ -272,23 +275,35 @@ async fn a_refused_assume_role_is_asked_once_per_interval_and_never_leaks_the_to
                  [operations]\nstatus_interval_ms = 500\n";
     let toml = connector::config("refused", &broker, &emulator, "refused", &role, extra);
     let settings = Settings::from_toml(&toml).unwrap();
-    let fcsink::config::TargetSettings::Fc(fc) = settings.target.clone() else {
-        panic!()
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "refused", toml);
     // The right key ID with a wrong secret: STS refuses the signature and
     // echoes its string to sign, security token included.
-    let base = Credentials::new(KEY_ID.into(), "a-wrong-secret".into(), Some(TOKEN.into()));
-    let running = Running::start_with_target(
-        settings.clone(),
-        Box::new(FcTarget::with_credentials(fc, base).unwrap()),
+    let log = dir.path().join("run.log");
+    let mut process = Process::start_with_env(
+        FCSINK,
+        &config,
+        &[],
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-wrong-secret"),
+            ("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN),
+            ("FCSINK_LOG", "debug"),
+        ],
+        log.clone(),
     );
     let reasons = failed_reasons(&settings, 3).await;
     let calls = emulator.sts_requests();
-    running.stop().await.unwrap();
+    assert!(process.terminate().success());
     for reason in &reasons {
         assert!(reason.contains("SignatureDoesNotMatch"), "{reason}");
         assert!(!reason.contains("CAIS8QF1q6Ft5B2yfSjIr5"), "{reason}");
     }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("STS refused AssumeRole"), "{log}");
+    assert!(
+        !log.contains("CAIS8QF1q6Ft5B2yfSjIr5"),
+        "the token is in the log:\n{log}"
+    );
     // Three partitions retrying for 4 s asked once (twice if the interval
     // turned), not once per attempt.
     assert!(calls <= 2, "{calls} STS calls");
