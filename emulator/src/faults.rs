@@ -11,7 +11,8 @@
 //! Over HTTP (`POST /_emulator/faults`) a rule is JSON such as
 //! `{"type":"status","status":503,"count":2,"retry_after_secs":1}`,
 //! `{"type":"function_error","error_message":"boom","body_contains":"poison"}`,
-//! `{"type":"batch_item_failures","value_contains":"poison"}` or
+//! `{"type":"batch_item_failures","value_contains":"poison"}`,
+//! `{"type":"redirect","status":302,"location":"http://elsewhere/"}` or
 //! `{"type":"latency","ms":200}`.
 
 use std::sync::Mutex;
@@ -71,6 +72,15 @@ pub enum FaultKind {
         /// The text that marks a record as failed.
         value_contains: String,
     },
+    /// Answer with a redirect (301, 302, 303, 307, 308) to `location`,
+    /// as a misconfigured gateway or a hostile endpoint would. A client
+    /// that follows it sends the records (or a bodyless `GET`) elsewhere.
+    Redirect {
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
     /// Wait this many milliseconds before answering.
     Latency {
         /// The delay.
@@ -111,6 +121,14 @@ impl Fault {
     pub fn batch_item_failures(value_contains: impl Into<String>) -> Self {
         Self::new(FaultKind::BatchItemFailures {
             value_contains: value_contains.into(),
+        })
+    }
+
+    /// Every matching invocation is answered `status` with `Location: location`.
+    pub fn redirect(status: u16, location: impl Into<String>) -> Self {
+        Self::new(FaultKind::Redirect {
+            status,
+            location: location.into(),
         })
     }
 
@@ -157,6 +175,9 @@ impl Fault {
             FaultKind::Status { status, .. } if !(100..=599).contains(&status) => {
                 Err(format!("status {status} is not an HTTP status"))
             }
+            FaultKind::Redirect { status, .. } if !(300..=399).contains(&status) => {
+                Err(format!("status {status} is not a redirect"))
+            }
             _ => Ok(()),
         }
     }
@@ -185,6 +206,22 @@ pub struct Decision {
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<Fault>>,
+}
+
+impl FaultKind {
+    /// The whole answer of a fault that replaces the API's own (a redirect),
+    /// the same from every endpoint.
+    pub fn raw_answer(&self) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse as _;
+        match self {
+            FaultKind::Redirect { status, location } => {
+                let status = axum::http::StatusCode::from_u16(*status)
+                    .unwrap_or(axum::http::StatusCode::FOUND);
+                Some((status, [(axum::http::header::LOCATION, location.clone())]).into_response())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Faults {

@@ -132,7 +132,10 @@ async fn invoke(
         received_at,
         status: outcome.status,
         error_type: outcome.error_type.map(str::to_owned),
-        failed: outcome.error.is_some() || outcome.error_type.is_some() || outcome.items_failed,
+        failed: outcome.error.is_some()
+            || outcome.error_type.is_some()
+            || outcome.items_failed
+            || outcome.raw.is_some(),
     });
     Ok(outcome.into_response(id))
 }
@@ -149,6 +152,8 @@ struct Outcome {
     json_body: Option<serde_json::Value>,
     /// A partial batch response named at least one record.
     items_failed: bool,
+    /// The whole answer of a fault that replaces the API's own (a redirect).
+    raw: Option<Response>,
 }
 
 impl Outcome {
@@ -170,6 +175,7 @@ impl Outcome {
             error_type: None,
             json_body: None,
             items_failed: false,
+            raw: None,
         };
         match failure {
             None | Some(FaultKind::Latency { .. }) => {}
@@ -219,11 +225,18 @@ impl Outcome {
                     outcome.json_body = Some(batch_items::response(&failures));
                 }
             }
+            Some(kind @ FaultKind::Redirect { status, .. }) => {
+                outcome.status = status;
+                outcome.raw = kind.raw_answer();
+            }
         }
         outcome
     }
 
     fn into_response(self, id: &str) -> Response {
+        if let Some(raw) = self.raw {
+            return raw;
+        }
         if let Some(error) = self.error {
             return error.into_response_with_id(id);
         }

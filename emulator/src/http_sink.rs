@@ -117,6 +117,7 @@ fn reply(failure: Option<FaultKind>, body: &[u8], content_type: HeaderValue) -> 
                 true,
             )
         }
+        Some(kind @ FaultKind::Redirect { .. }) => (kind.raw_answer().unwrap_or_default(), true),
         Some(FaultKind::BatchItemFailures { value_contains }) => {
             let failures = batch_items::failed_items(body, &value_contains);
             let failed = !failures.is_empty();

@@ -148,6 +148,8 @@ struct Outcome {
     result: Option<serde_json::Value>,
     /// A partial batch response named at least one record.
     items_failed: bool,
+    /// The whole answer of a fault that replaces the API's own (a redirect).
+    raw: Option<Response>,
 }
 
 impl Outcome {
@@ -170,6 +172,7 @@ impl Outcome {
             function_error: None,
             result: None,
             items_failed: false,
+            raw: None,
         };
         match failure {
             None | Some(FaultKind::Latency { .. }) => {}
@@ -200,15 +203,25 @@ impl Outcome {
                 outcome.items_failed = !failures.is_empty();
                 outcome.result = Some(batch_items::response(&failures));
             }
+            Some(kind @ FaultKind::Redirect { status, .. }) => {
+                outcome.status = status;
+                outcome.raw = kind.raw_answer();
+            }
         }
         outcome
     }
 
     fn failed(&self) -> bool {
-        self.error.is_some() || self.function_error.is_some() || self.items_failed
+        self.error.is_some()
+            || self.function_error.is_some()
+            || self.items_failed
+            || self.raw.is_some()
     }
 
     fn into_response(self, id: &str, event: Vec<u8>) -> Response {
+        if let Some(raw) = self.raw {
+            return raw;
+        }
         if let Some(error) = self.error {
             return error.into_response_with_id(id);
         }

@@ -177,6 +177,7 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
         recorder: Default::default(),
         faults: Default::default(),
         assume_role_calls: Default::default(),
+        sts_requests: Default::default(),
         sts_nonces: Default::default(),
     });
     let app = router(Arc::clone(&shared));
@@ -287,6 +288,11 @@ impl Emulator {
     /// How many AssumeRole calls issued credentials.
     pub fn assume_role_calls(&self) -> u64 {
         self.shared.assume_role_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many requests STS received, refused ones included.
+    pub fn sts_requests(&self) -> u64 {
+        self.shared.sts_requests.load(Ordering::SeqCst)
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits.

@@ -33,6 +33,8 @@ pub struct Shared {
     pub faults: Faults,
     /// How many AssumeRole calls succeeded.
     pub assume_role_calls: AtomicU64,
+    /// How many requests STS received, refused ones included.
+    pub sts_requests: AtomicU64,
     /// `SignatureNonce`s already used with STS, to refuse replays.
     pub sts_nonces: Mutex<HashSet<String>>,
 }

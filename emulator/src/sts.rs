@@ -45,6 +45,7 @@ pub async fn handle(
     uri: Uri,
     body: Bytes,
 ) -> Response {
+    state.sts_requests.fetch_add(1, Ordering::SeqCst);
     let mut params = query_pairs(uri.query().unwrap_or(""));
     if method == Method::POST {
         params.extend(query_pairs(&String::from_utf8_lossy(&body)));

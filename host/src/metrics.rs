@@ -156,7 +156,8 @@ pub fn records_stripped(topic: &'static str, n: usize) {
 }
 
 /// The partitions stopped now, each as `(cause, code)`: `failure_policy`
-/// (no code), or the topic whose write Kafka refused and its error code.
+/// (no code), `target` and the target's error code, or the topic whose
+/// write Kafka refused and its error code.
 pub fn partitions_stopped(stops: &[(&'static str, String)]) {
     let mut counts = BTreeMap::new();
     for (cause, code) in stops {
@@ -284,7 +285,7 @@ pub fn render() -> String {
         let name = "fcsink_partitions_stopped";
         let _ = writeln!(
             out,
-            "# HELP {name} Assigned partitions stopped, by cause (failure_policy, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
+            "# HELP {name} Assigned partitions stopped, by cause (failure_policy, target, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
         );
         for (labels, value) in stopped.iter() {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");

@@ -502,6 +502,9 @@ impl Dispatcher {
                 Stop::Refused(_) => {
                     tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: Kafka refused a write for good; its batch is not committed, the others go on")
                 }
+                Stop::Target(_) => {
+                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: the target kept failing; its batch is not committed or dead-lettered")
+                }
             }
             source::set_paused(consumer, &tp, true);
             self.partitions.remove(&tp);

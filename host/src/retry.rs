@@ -1,6 +1,8 @@
 //! Retries: bounded, with exponential backoff and full jitter, honouring the
 //! service's `Retry-After`. What is worth retrying is decided by the target
-//! (`invoke::Verdict`); this loop only decides when to stop.
+//! (`invoke::Verdict`); this loop only decides when to stop. A target
+//! failure (authentication, not found) is retried for a time rather than a
+//! number of attempts, and does not use up the retries.
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// The largest delay's ceiling.
     pub max: Duration,
+    /// How long target failures are retried before giving up.
+    pub target_failure: Duration,
 }
 
 impl RetryPolicy {
@@ -57,6 +61,14 @@ pub enum Delivery {
         /// Attempts made.
         attempts: u32,
     },
+    /// The target kept failing for `target_failure`: no record is at
+    /// fault, the partition stops.
+    TargetFailed {
+        /// The last failure.
+        failure: Failure,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Shutdown began while waiting to retry; the outcome is unknown.
     Cancelled,
 }
@@ -72,17 +84,33 @@ where
     Fut: Future<Output = Verdict>,
 {
     let mut attempts = 0;
+    let mut retries = 0;
+    // Since when the target has been failing, and how many times in a row.
+    let mut target_failing: Option<(tokio::time::Instant, u32)> = None;
     loop {
         attempts += 1;
-        let (failure, after) = match attempt().await {
+        let (failure, delay) = match attempt().await {
             Verdict::Delivered(response) => return Delivery::Delivered { response, attempts },
             Verdict::Reject(failure) => return Delivery::Failed { failure, attempts },
-            Verdict::Retry { failure, after } => (failure, after),
+            Verdict::Retry { failure, after } => {
+                target_failing = None;
+                retries += 1;
+                if retries > policy.retries {
+                    return Delivery::Failed { failure, attempts };
+                }
+                (failure, policy.delay(retries, after))
+            }
+            Verdict::TargetFailure(failure) => {
+                let (since, count) = target_failing.get_or_insert((tokio::time::Instant::now(), 0));
+                *count += 1;
+                if since.elapsed() >= policy.target_failure {
+                    return Delivery::TargetFailed { failure, attempts };
+                }
+                // Never wait past the deadline, so the stop comes on time.
+                let left = policy.target_failure.saturating_sub(since.elapsed());
+                (failure, policy.delay(*count, None).min(left))
+            }
         };
-        if attempts > policy.retries {
-            return Delivery::Failed { failure, attempts };
-        }
-        let delay = policy.delay(attempts, after);
         tracing::warn!(attempt = attempts, retry_in_ms = delay.as_millis() as u64, error = %failure, "Invocation failed; retrying");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -101,6 +129,7 @@ mod tests {
         retries: 2,
         initial: Duration::from_millis(100),
         max: Duration::from_millis(250),
+        target_failure: Duration::from_secs(10),
     };
 
     fn failure(code: &str) -> Failure {
@@ -195,6 +224,43 @@ mod tests {
             }
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn target_failures_are_retried_for_a_time_then_stop() {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result = deliver(POLICY, &CancellationToken::new(), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Verdict::TargetFailure(failure("auth"))
+        })
+        .await;
+        assert!(
+            matches!(result, Delivery::TargetFailed { ref failure, .. } if failure.code == "auth"),
+            "{result:?}"
+        );
+        // Far more than `retries`, yet paced: the timeout, not the count, ends it.
+        assert!(started.elapsed() >= POLICY.target_failure);
+        assert!(started.elapsed() < POLICY.target_failure + Duration::from_millis(300));
+        let calls = calls.load(Ordering::SeqCst);
+        assert!(calls > 3 && calls < 1000, "{calls} calls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_recovers_within_the_timeout_delivers() {
+        let calls = AtomicU32::new(0);
+        let result = deliver(POLICY, &CancellationToken::new(), || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 20 {
+                Verdict::TargetFailure(failure("auth"))
+            } else {
+                ok()
+            }
+        })
+        .await;
+        assert!(
+            matches!(result, Delivery::Delivered { attempts: 21, .. }),
+            "{result:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

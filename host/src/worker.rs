@@ -17,7 +17,7 @@ use crate::control::target::Switchable;
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::format::Format;
 use crate::invoke::partial::{self, Report};
-use crate::invoke::{Target, Verdict};
+use crate::invoke::{Failure, Target, Verdict};
 use crate::metrics;
 use crate::produce::{self, Refused};
 use crate::results::Results;
@@ -227,6 +227,9 @@ pub(crate) enum Stop {
     Policy(String),
     /// Kafka refused a dead letter or a result for good.
     Refused(Refused),
+    /// The target kept failing (authentication, not found) for
+    /// `delivery.target_failure_timeout_ms`; no record was at fault.
+    Target(Failure),
 }
 
 impl std::fmt::Display for Stop {
@@ -234,6 +237,10 @@ impl std::fmt::Display for Stop {
         match self {
             Stop::Policy(why) => f.write_str(why),
             Stop::Refused(refused) => refused.fmt(f),
+            Stop::Target(failure) => write!(
+                f,
+                "the target kept failing for delivery.target_failure_timeout_ms: {failure}"
+            ),
         }
     }
 }
@@ -428,6 +435,10 @@ async fn deliver(
         let response = match delivery {
             Delivery::Delivered { response, .. } => response,
             Delivery::Cancelled => return BatchEnd::Abandoned,
+            Delivery::TargetFailed { failure, attempts } => {
+                tracing::error!(error = %failure, attempts, "The target kept failing; stopping the partition");
+                return BatchEnd::Stop(Stop::Target(failure));
+            }
             Delivery::Failed { failure, attempts } => {
                 tracing::error!(error = %failure, attempts, "Invocation failed");
                 let reason = Reason {
@@ -573,7 +584,9 @@ async fn dead_letter(entries: &[(&Record, Reason)], shared: &Shared) -> BatchEnd
 fn status_class(verdict: &Verdict) -> &'static str {
     let status = match verdict {
         Verdict::Delivered(response) => Some(response.status),
-        Verdict::Retry { failure, .. } | Verdict::Reject(failure) => failure.status,
+        Verdict::Retry { failure, .. }
+        | Verdict::Reject(failure)
+        | Verdict::TargetFailure(failure) => failure.status,
     };
     match status {
         Some(200..=299) if matches!(verdict, Verdict::Delivered(_)) => "2xx",

@@ -182,6 +182,18 @@ impl Process {
         args: &[&str],
         log: PathBuf,
     ) -> Process {
+        Process::start_with_env(binary, config_file, args, &[], log)
+    }
+
+    /// [`Process::start_with`] with environment variables set after the
+    /// test credentials (so they can replace them).
+    pub fn start_with_env(
+        binary: &str,
+        config_file: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Process {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -198,6 +210,7 @@ impl Process {
                 "FCSINK_LOG",
                 std::env::var("FCSINK_CHILD_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

@@ -265,7 +265,9 @@ async fn server_errors_are_retried_without_dead_letters_or_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
     let (broker, emulator) = setup("rejected", 1).await;
-    emulator.inject(Fault::status(404).times(1));
+    // 400, not 404: a function that is not found is the target's failure
+    // (`hostile::targets`), not the records'.
+    emulator.inject(Fault::status(400).times(1));
     produce_numbered(&broker, "rejected", 1, 3).await;
     let extra = "[batch]\nsize = 3\nlinger_ms = 100\n[delivery]\nretries = 2";
     let running = Running::start(&connector::config(
@@ -279,7 +281,7 @@ async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
     )
     .await;
     running.stop().await.unwrap();
-    assert_eq!(emulator.invocations().len(), 1, "a 404 is not retried");
+    assert_eq!(emulator.invocations().len(), 1, "a 400 is not retried");
     let dead = broker
         .consume_all("connect-error-rejected", Duration::from_secs(2))
         .await;
@@ -296,7 +298,7 @@ async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
             record.header("__connect.errors.offset"),
             Some(i.to_string().as_str())
         );
-        assert_eq!(record.header("fcsink.error.status"), Some("404"));
+        assert_eq!(record.header("fcsink.error.status"), Some("400"));
         assert_eq!(record.header("fcsink.error.attempts"), Some("1"));
         assert_eq!(
             record.header("fcsink.error.target"),

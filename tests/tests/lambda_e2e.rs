@@ -392,7 +392,8 @@ async fn moto_accepts_our_signatures_and_refuses_a_wrong_secret() {
             &broker,
             "signed",
             &table,
-            "[batch]\nsize = 3\nlinger_ms = 50\n[delivery]\nretries = 0",
+            "[batch]\nsize = 3\nlinger_ms = 50\n[delivery]\nretries = 0\n\
+             target_failure_timeout_ms = 1000\n[operations]\nstatus_interval_ms = 500",
         );
         let settings = Settings::from_toml(&config).unwrap();
         let TargetSettings::Lambda(lambda) = settings.target.clone() else {
@@ -400,10 +401,13 @@ async fn moto_accepts_our_signatures_and_refuses_a_wrong_secret() {
         };
         let credentials = AwsCredentials::new(moto.access_key_id.clone(), secret.to_string(), None);
         let target = LambdaTarget::with_credentials(lambda, credentials).unwrap();
-        Running::start_with_target(settings, Box::new(target))
+        (
+            Running::start_with_target(settings.clone(), Box::new(target)),
+            settings,
+        )
     };
 
-    let running = start("moto-ok", &moto.secret_access_key);
+    let (running, _) = start("moto-ok", &moto.secret_access_key);
     wait_committed(
         &broker,
         "connect-moto-ok",
@@ -417,23 +421,38 @@ async fn moto_accepts_our_signatures_and_refuses_a_wrong_secret() {
     numbers.sort();
     assert_eq!(numbers, (0..8).collect::<Vec<_>>());
 
-    let running = start("moto-bad", "not-the-secret");
-    wait_committed(
-        &broker,
-        "connect-moto-bad",
-        "signed",
-        BTreeMap::from([(0, 8)]),
-    )
-    .await;
+    // A refused signature is the target's failure, not the records': the
+    // partition stops with the reason, nothing is dead-lettered or committed.
+    let (running, settings) = start("moto-bad", "not-the-secret");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let reason = loop {
+        let report = fcsink::ops::status::collect(&settings).await;
+        let failed = report.as_ref().ok().and_then(|r| {
+            r.partitions
+                .iter()
+                .find(|p| p.state == "failed")
+                .and_then(|p| p.error.clone())
+        });
+        if let Some(reason) = failed {
+            break reason;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partition never failed in the status: {report:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     running.stop().await.unwrap();
+    assert!(reason.contains("SignatureDoesNotMatch"), "{reason}");
+    assert!(!reason.contains("not-the-secret"), "{reason}");
     let dead = broker
         .consume_all("connect-error-moto-bad", Duration::from_secs(2))
         .await;
-    assert_eq!(dead.len(), 8, "refused records are dead-lettered, not lost");
-    let code = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "fcsink.error.code")
-        .unwrap();
-    assert_eq!(code.1.as_deref(), Some(&b"SignatureDoesNotMatch"[..]));
+    assert!(dead.is_empty(), "nothing is dead-lettered");
+    assert!(
+        broker
+            .committed_offsets("connect-moto-bad", "signed")
+            .await
+            .is_empty()
+    );
 }

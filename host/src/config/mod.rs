@@ -41,6 +41,18 @@ pub const DEFAULT_RETRIES: u32 = 2;
 pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 /// Longest retry delay.
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The longest answer read from Lambda or an HTTP endpoint when
+/// `max_response_bytes` is unset: Lambda's 6 MB synchronous limit, plus margin.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;
+/// The longest answer read from FC when `target.fc.max_response_bytes` is
+/// unset: FC's current 32 MB synchronous limit, plus margin.
+pub const FC_DEFAULT_MAX_RESPONSE_BYTES: usize = 36 << 20;
+/// The range of `max_response_bytes`: 1 KiB to 64 MiB.
+pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<i64> = 1 << 10..=64 << 20;
+/// How long a target failure is retried when `delivery.target_failure_timeout_ms` is unset.
+pub const DEFAULT_TARGET_FAILURE_TIMEOUT: Duration = Duration::from_secs(300);
+/// `DurationSeconds` asked of STS when `target.fc.role_duration_s` is unset.
+pub const DEFAULT_ROLE_DURATION: Duration = Duration::from_secs(3600);
 /// FC 2.0's API version, the default.
 pub const FC_API_V2: &str = "2016-08-15";
 /// FC 3.0's API version.
@@ -272,6 +284,8 @@ pub struct FcSettings {
     pub role: Option<RoleSettings>,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+    /// The longest answer read (`max_response_bytes`).
+    pub max_response_bytes: usize,
 }
 
 /// AWS Lambda settings.
@@ -291,6 +305,8 @@ pub struct LambdaSettings {
     pub profile: Option<String>,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+    /// The longest answer read (`max_response_bytes`).
+    pub max_response_bytes: usize,
 }
 
 /// Plain HTTP(S) target settings.
@@ -302,6 +318,8 @@ pub struct HttpSettings {
     pub headers: Vec<(String, String)>,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+    /// The longest answer read (`max_response_bytes`).
+    pub max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -314,6 +332,7 @@ impl std::fmt::Debug for HttpSettings {
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -327,6 +346,8 @@ pub struct RoleSettings {
     pub session_name: String,
     /// STS endpoint, `scheme://host[:port]`.
     pub sts_endpoint: reqwest::Url,
+    /// `DurationSeconds` asked of STS (`role_duration_s`).
+    pub duration: Duration,
 }
 
 /// What to do when a batch cannot be delivered.
@@ -347,6 +368,9 @@ pub struct DeliverySettings {
     pub backoff_initial: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// How long a target failure (authentication, not found) is retried
+    /// before the partition stops.
+    pub target_failure_timeout: Duration,
     /// Continue or stop.
     pub failure_policy: FailurePolicy,
     /// Where undeliverable records go.

@@ -76,7 +76,9 @@ pub struct RawFc {
     pub role: Option<String>,
     pub role_session_name: Option<String>,
     pub sts_endpoint: Option<String>,
+    pub role_duration_s: Option<i64>,
     pub timeout_ms: Option<i64>,
+    pub max_response_bytes: Option<i64>,
     // The payload format keys, in every target table (serde's `flatten`
     // cannot be combined with `deny_unknown_fields`).
     pub format: Option<String>,
@@ -94,6 +96,7 @@ pub struct RawLambda {
     pub invocation_type: Option<String>,
     pub profile: Option<String>,
     pub timeout_ms: Option<i64>,
+    pub max_response_bytes: Option<i64>,
     // The payload format keys, in every target table (serde's `flatten`
     // cannot be combined with `deny_unknown_fields`).
     pub format: Option<String>,
@@ -108,6 +111,7 @@ pub struct RawHttp {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<i64>,
+    pub max_response_bytes: Option<i64>,
     // The payload format keys, in every target table (serde's `flatten`
     // cannot be combined with `deny_unknown_fields`).
     pub format: Option<String>,
@@ -123,6 +127,7 @@ pub struct RawDelivery {
     pub dead_letter_topic: Option<String>,
     pub backoff_initial_ms: Option<i64>,
     pub backoff_max_ms: Option<i64>,
+    pub target_failure_timeout_ms: Option<i64>,
     pub create_topics: Option<bool>,
     pub behavior_on_error: Option<String>,
     pub success_topic: Option<String>,

@@ -540,7 +540,17 @@ fn lambda_settings(raw: RawLambda) -> Result<LambdaSettings> {
         profile: raw.profile,
         // Confluent's `aws.lambda.socket.timeout` default; Lambda runs up to 15 minutes.
         timeout: timeout("target.lambda.timeout_ms", raw.timeout_ms, 50_000)?,
+        max_response_bytes: max_response_bytes(
+            "target.lambda.max_response_bytes",
+            raw.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
     })
+}
+
+/// The longest answer read from a target; an answer past it fails its request.
+fn max_response_bytes(field: &str, value: Option<i64>, default: usize) -> Result<usize> {
+    int_in(field, value, default, MAX_RESPONSE_BYTES_RANGE)
 }
 
 fn timeout(field: &str, value: Option<i64>, default_ms: u64) -> Result<Duration> {
@@ -592,6 +602,11 @@ fn http_settings(raw: RawHttp) -> Result<HttpSettings> {
         url,
         headers,
         timeout: timeout("target.http.timeout_ms", raw.timeout_ms, 30_000)?,
+        max_response_bytes: max_response_bytes(
+            "target.http.max_response_bytes",
+            raw.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
     })
 }
 
@@ -758,6 +773,7 @@ fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
             &role,
             raw.role_session_name,
             raw.sts_endpoint,
+            raw.role_duration_s,
             account_id.as_deref(),
             region.as_deref(),
             name,
@@ -772,6 +788,11 @@ fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
         account_id,
         role,
         timeout,
+        max_response_bytes: max_response_bytes(
+            "target.fc.max_response_bytes",
+            raw.max_response_bytes,
+            FC_DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
     })
 }
 
@@ -779,6 +800,7 @@ fn role_settings(
     role: &str,
     session_name: Option<String>,
     sts_endpoint: Option<String>,
+    duration_s: Option<i64>,
     account_id: Option<&str>,
     region: Option<&str>,
     connector: &str,
@@ -814,6 +836,13 @@ fn role_settings(
         arn,
         session_name,
         sts_endpoint: endpoint_url("target.fc.sts_endpoint", &sts)?,
+        // STS's own bounds for DurationSeconds; a role's maximum may be lower.
+        duration: Duration::from_secs(int_in(
+            "target.fc.role_duration_s",
+            duration_s,
+            DEFAULT_ROLE_DURATION.as_secs(),
+            900..=43_200,
+        )?),
     })
 }
 
@@ -870,6 +899,12 @@ fn delivery(raw: RawDelivery, name: &str, target: &TargetSettings) -> Result<Del
     };
     Ok(DeliverySettings {
         retries: int_in("delivery.retries", raw.retries, DEFAULT_RETRIES, 0..=10)?,
+        target_failure_timeout: Duration::from_millis(int_in(
+            "delivery.target_failure_timeout_ms",
+            raw.target_failure_timeout_ms,
+            DEFAULT_TARGET_FAILURE_TIMEOUT.as_millis() as u64,
+            1_000..=86_400_000,
+        )?),
         backoff_initial,
         backoff_max,
         failure_policy,

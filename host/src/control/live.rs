@@ -71,6 +71,7 @@ impl Live {
                 retries: settings.delivery.retries,
                 initial: settings.delivery.backoff_initial,
                 max: settings.delivery.backoff_max,
+                target_failure: settings.delivery.target_failure_timeout,
             },
             failure_policy: settings.delivery.failure_policy,
             send_mode: settings.target.send_mode(),

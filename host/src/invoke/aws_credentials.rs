@@ -74,12 +74,26 @@ impl AwsCredentials {
     /// # Errors
     /// Says where credentials were looked for.
     pub fn load(profile: Option<&str>) -> Result<Self, AwsCredentialsError> {
+        Self::load_with_source(profile).map(|(credentials, _)| credentials)
+    }
+
+    /// [`AwsCredentials::load`], and the file they came from (none when from
+    /// the environment), so they can be read again when it changes.
+    ///
+    /// # Errors
+    /// Says where credentials were looked for.
+    pub fn load_with_source(
+        profile: Option<&str>,
+    ) -> Result<(Self, Option<PathBuf>), AwsCredentialsError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if profile.is_none()
             && let (Some(id), Some(secret)) =
                 (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
         {
-            return Ok(AwsCredentials::new(id, secret, var("AWS_SESSION_TOKEN")));
+            return Ok((
+                AwsCredentials::new(id, secret, var("AWS_SESSION_TOKEN")),
+                None,
+            ));
         }
         let profile = profile
             .map(str::to_string)
@@ -104,7 +118,7 @@ impl AwsCredentials {
         for (file, section) in &places {
             let Some(file) = file else { continue };
             if let Some(credentials) = from_file(file, section)? {
-                return Ok(credentials);
+                return Ok((credentials, Some(file.clone())));
             }
         }
         let files: Vec<String> = places

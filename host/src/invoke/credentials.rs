@@ -1,6 +1,10 @@
 //! Alibaba Cloud credentials: from the environment, optionally exchanged for
 //! a RAM role's temporary credentials through STS `AssumeRole` and refreshed
-//! before they expire. Secrets never appear in `Debug` output or errors.
+//! before they expire. Secrets never appear in `Debug` output or errors, and
+//! what STS says back is scrubbed (it echoes its string to sign, which holds
+//! the caller's security token). A refusal is remembered for
+//! [`REFUSAL_MEMORY`]: one STS call per interval for the whole connector,
+//! however many batches ask.
 
 use std::time::Duration;
 
@@ -9,6 +13,7 @@ use time::format_description::well_known::Iso8601;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::reload::Reloading;
 use crate::config::RoleSettings;
 
 /// Environment variable holding the AccessKey ID.
@@ -21,8 +26,18 @@ pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
 pub const ENV_CREDENTIALS_FILE: &str = "ALIBABA_CLOUD_CREDENTIALS_FILE";
 /// Environment variable naming the profile in the credentials file (default `default`).
 pub const ENV_PROFILE: &str = "ALIBABA_CLOUD_PROFILE";
-/// Lifetime asked of STS for role credentials.
-pub const ROLE_SESSION_SECONDS: u64 = 3600;
+/// How long a refused AssumeRole is remembered before STS is asked again.
+pub const REFUSAL_MEMORY: Duration = Duration::from_secs(30);
+/// The longest STS answer read.
+pub const MAX_STS_ANSWER: usize = 64 << 10;
+/// Role credentials are refreshed this long before they expire at most …
+const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+
+/// When to refresh credentials that live `lifetime`: 15 minutes before they
+/// expire, or at 80% of the lifetime when a short one would leave less.
+pub fn refresh_after(lifetime: Duration) -> Duration {
+    lifetime - REFRESH_MARGIN.min(lifetime / 5)
+}
 
 /// An AccessKey pair, with a security token for temporary credentials.
 #[derive(Clone)]
@@ -68,14 +83,29 @@ pub enum CredentialsError {
         /// What is wrong (never a secret).
         problem: String,
     },
-    /// AssumeRole failed.
+    /// AssumeRole failed on the way (network, an unreadable answer).
     #[error("STS AssumeRole for {role} failed: {message}")]
     AssumeRole {
         /// The role ARN.
         role: String,
-        /// What STS said (never the credentials).
+        /// What went wrong (never the credentials).
         message: String,
     },
+    /// STS refused AssumeRole; remembered for [`REFUSAL_MEMORY`].
+    #[error("STS refused AssumeRole for {role}: {message}")]
+    Refused {
+        /// The role ARN.
+        role: String,
+        /// What STS said, scrubbed.
+        message: String,
+    },
+}
+
+impl CredentialsError {
+    /// Whether STS refused, as opposed to failing on the way.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, CredentialsError::Refused { .. })
+    }
 }
 
 impl Credentials {
@@ -101,9 +131,18 @@ impl Credentials {
     /// # Errors
     /// Says where credentials were looked for.
     pub fn from_env() -> Result<Self, CredentialsError> {
+        Self::from_env_or_file().map(|(credentials, _)| credentials)
+    }
+
+    /// [`Credentials::from_env`], and the file they came from (none when
+    /// from the environment), so they can be read again when it changes.
+    ///
+    /// # Errors
+    /// Says where credentials were looked for.
+    pub fn from_env_or_file() -> Result<(Self, Option<std::path::PathBuf>), CredentialsError> {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         if let (Some(id), Some(secret)) = (var(ENV_ACCESS_KEY_ID), var(ENV_ACCESS_KEY_SECRET)) {
-            return Ok(Credentials::new(id, secret, var(ENV_SECURITY_TOKEN)));
+            return Ok((Credentials::new(id, secret, var(ENV_SECURITY_TOKEN)), None));
         }
         let file = var(ENV_CREDENTIALS_FILE)
             .map(std::path::PathBuf::from)
@@ -121,13 +160,14 @@ impl Credentials {
         };
         let shown = file.display().to_string();
         match std::fs::read_to_string(&file) {
-            Ok(text) => from_ini(&text, &profile).map_err(|problem| match problem {
-                None => missing(&shown),
-                Some(problem) => CredentialsError::File {
+            Ok(text) => match from_ini(&text, &profile) {
+                Ok(credentials) => Ok((credentials, Some(file))),
+                Err(None) => Err(missing(&shown)),
+                Err(Some(problem)) => Err(CredentialsError::File {
                     file: shown.clone(),
                     problem,
-                },
-            }),
+                }),
+            },
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(missing(&shown)),
             Err(err) => Err(CredentialsError::File {
                 file: shown,
@@ -169,8 +209,9 @@ fn from_ini(text: &str, profile: &str) -> Result<Credentials, Option<String>> {
 
 /// Where each request's credentials come from.
 pub enum CredentialProvider {
-    /// The same credentials for every request.
-    Static(Credentials),
+    /// Credentials from the environment or a file, read again when the file
+    /// changes or FC refuses them.
+    Static(Reloading<Credentials>),
     /// A RAM role's temporary credentials, refreshed before they expire.
     Role(Box<RoleProvider>),
 }
@@ -182,15 +223,20 @@ impl CredentialProvider {
     /// When STS cannot issue role credentials.
     pub async fn get(&self) -> Result<Credentials, CredentialsError> {
         match self {
-            CredentialProvider::Static(credentials) => Ok(credentials.clone()),
+            CredentialProvider::Static(credentials) => Ok(credentials.get()),
             CredentialProvider::Role(role) => role.get().await,
         }
     }
 
-    /// Forgets cached temporary credentials (after the service refused them).
+    /// Forgets cached temporary credentials and reads the base ones again
+    /// (after the service refused them).
     pub async fn invalidate(&self) {
-        if let CredentialProvider::Role(role) = self {
-            *role.cached.lock().await = None;
+        match self {
+            CredentialProvider::Static(credentials) => credentials.reload(),
+            CredentialProvider::Role(role) => {
+                *role.cached.lock().await = None;
+                role.base.reload();
+            }
         }
     }
 
@@ -202,20 +248,26 @@ impl CredentialProvider {
 
 /// Assumes a RAM role through STS.
 pub struct RoleProvider {
-    base: Credentials,
+    base: Reloading<Credentials>,
     role: RoleSettings,
     http: reqwest::Client,
     cached: Mutex<Option<(Credentials, Instant)>>,
+    /// The last refusal, and until when it stands.
+    refused: Mutex<Option<(CredentialsError, Instant)>>,
+    /// How long a refusal stands ([`REFUSAL_MEMORY`]; shorter in tests).
+    refusal_memory: Duration,
 }
 
 impl RoleProvider {
     /// A provider that signs `AssumeRole` with `base`.
-    pub fn new(base: Credentials, role: RoleSettings, http: reqwest::Client) -> Self {
+    pub fn new(base: Reloading<Credentials>, role: RoleSettings, http: reqwest::Client) -> Self {
         RoleProvider {
             base,
             role,
             http,
             cached: Mutex::new(None),
+            refused: Mutex::new(None),
+            refusal_memory: REFUSAL_MEMORY,
         }
     }
 
@@ -226,9 +278,39 @@ impl RoleProvider {
         {
             return Ok(credentials.clone());
         }
-        let (credentials, lifetime) = self.assume_role().await?;
-        // Refresh at 80% of the lifetime, as Alibaba's own SDK does.
-        let refresh_at = Instant::now() + lifetime.mul_f64(0.8);
+        // Holding `cached` while asking: concurrent batches wait for one call.
+        let mut refused = self.refused.lock().await;
+        if let Some((CredentialsError::Refused { role, message }, until)) = &*refused
+            && Instant::now() < *until
+        {
+            return Err(CredentialsError::Refused {
+                role: role.clone(),
+                message: format!(
+                    "{message} (remembered; STS is asked again within {}s)",
+                    self.refusal_memory.as_secs()
+                ),
+            });
+        }
+        let (credentials, lifetime) = match self.assume_role().await {
+            Ok(issued) => {
+                *refused = None;
+                issued
+            }
+            Err(err) => {
+                if let CredentialsError::Refused { role, message } = &err {
+                    tracing::error!(role = %role, error = %message, retry_in_s = self.refusal_memory.as_secs(), "STS refused AssumeRole");
+                    *refused = Some((
+                        CredentialsError::Refused {
+                            role: role.clone(),
+                            message: message.clone(),
+                        },
+                        Instant::now() + self.refusal_memory,
+                    ));
+                }
+                return Err(err);
+            }
+        };
+        let refresh_at = Instant::now() + refresh_after(lifetime);
         tracing::info!(role = %self.role.arn, expires_in_s = lifetime.as_secs(), "Assumed RAM role");
         *cached = Some((credentials.clone(), refresh_at));
         Ok(credentials)
@@ -237,7 +319,11 @@ impl RoleProvider {
     async fn assume_role(&self) -> Result<(Credentials, Duration), CredentialsError> {
         let fail = |message: String| CredentialsError::AssumeRole {
             role: self.role.arn.clone(),
-            message,
+            message: super::scrub::scrub(&message),
+        };
+        let refuse = |message: String| CredentialsError::Refused {
+            role: self.role.arn.clone(),
+            message: super::scrub::scrub(&message),
         };
         let timestamp = OffsetDateTime::now_utc()
             .format(&time::macros::format_description!(
@@ -245,9 +331,10 @@ impl RoleProvider {
             ))
             .map_err(|e| fail(e.to_string()))?;
         let nonce = format!("{:032x}", rand::random::<u128>());
-        let duration = ROLE_SESSION_SECONDS.to_string();
+        let base = self.base.get();
+        let duration = self.role.duration.as_secs().to_string();
         let mut params: Vec<(&str, &str)> = vec![
-            ("AccessKeyId", &self.base.access_key_id),
+            ("AccessKeyId", &base.access_key_id),
             ("Action", "AssumeRole"),
             ("DurationSeconds", &duration),
             ("Format", "JSON"),
@@ -259,10 +346,10 @@ impl RoleProvider {
             ("Timestamp", &timestamp),
             ("Version", "2015-04-01"),
         ];
-        if let Some(token) = self.base.security_token() {
+        if let Some(token) = base.security_token() {
             params.push(("SecurityToken", token));
         }
-        let signature = fcsink_sign::rpc_signature(self.base.secret(), "GET", &params);
+        let signature = fcsink_sign::rpc_signature(base.secret(), "GET", &params);
         params.push(("Signature", &signature));
         let query = params
             .iter()
@@ -285,19 +372,49 @@ impl RoleProvider {
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
-        let json: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| fail(format!("HTTP {status} with a body that is not JSON")))?;
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(refuse(format!(
+                "HTTP {status} redirecting to {location:?}; fcsink does not follow redirects (set target.fc.sts_endpoint to the final URL)"
+            )));
+        }
+        let body = match super::capped::read_capped(response, MAX_STS_ANSWER).await {
+            Ok(body) => body,
+            Err(super::capped::ReadError::TooLarge) => {
+                return Err(fail(format!(
+                    "HTTP {status} with an answer larger than {MAX_STS_ANSWER} bytes"
+                )));
+            }
+            Err(super::capped::ReadError::Network(e)) => {
+                return Err(fail(e.without_url().to_string()));
+            }
+        };
+        let json: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(json) => json,
+            Err(_) if status.is_client_error() => {
+                return Err(refuse(format!(
+                    "HTTP {status} with a body that is not JSON"
+                )));
+            }
+            Err(_) => return Err(fail(format!("HTTP {status} with a body that is not JSON"))),
+        };
         if !status.is_success() {
             let code = json
                 .get("Code")
                 .and_then(|v| v.as_str())
                 .unwrap_or("unknown");
             let message = json.get("Message").and_then(|v| v.as_str()).unwrap_or("");
-            return Err(fail(format!("HTTP {status} {code}: {message}")));
+            let message = format!("HTTP {status} {code}: {message}");
+            // 4xx: STS said no; 5xx: it failed, try again soon.
+            return Err(if status.is_client_error() {
+                refuse(message)
+            } else {
+                fail(message)
+            });
         }
         let field = |name: &str| {
             json.pointer(&format!("/Credentials/{name}"))
@@ -348,6 +465,78 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(half.contains("access_key_secret"), "{half}");
+    }
+
+    /// A local STS that refuses every call, echoing the caller's token in
+    /// its string to sign as Alibaba's does; counts the calls.
+    fn refusing_sts() -> (reqwest::Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut request = [0u8; 8192];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]).into_owned();
+                let query = request.split(' ').nth(1).unwrap_or("").replace('&', "%26");
+                let body = format!(
+                    r#"{{"RequestId":"R1","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation. server string to sign is:GET&%2F&{query}"}}"#
+                );
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, calls)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_remembered_and_scrubbed() {
+        let (sts, calls) = refusing_sts();
+        let token = "CAIS8QF1q6Ft5B2yfSjIr5bNLNn9v7lE1YKPRWgL2ykkAt1dGUSlZDWHT87b2TOKEN";
+        let mut provider = RoleProvider::new(
+            Reloading::fixed(Credentials::new(
+                "STS.base".into(),
+                "base-secret-0000000".into(),
+                Some(token.into()),
+            )),
+            RoleSettings {
+                arn: "acs:ram::1:role/r".into(),
+                session_name: "fcsink-test".into(),
+                sts_endpoint: sts,
+                duration: Duration::from_secs(900),
+            },
+            super::super::http_client(Duration::from_secs(5)).unwrap(),
+        );
+        provider.refusal_memory = Duration::from_millis(300);
+        for _ in 0..5 {
+            let err = provider.get().await.unwrap_err();
+            assert!(err.is_refusal(), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+            assert!(!text.contains("CAIS8QF1q6Ft5B2yfSjIr5"), "{text}");
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(provider.get().await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn refresh_is_15_minutes_before_expiry_or_at_80_percent_of_a_short_lifetime() {
+        let s = Duration::from_secs;
+        assert_eq!(refresh_after(s(43_200)), s(43_200 - 900));
+        assert_eq!(refresh_after(s(4500)), s(3600));
+        assert_eq!(refresh_after(s(3600)), s(2880));
+        assert_eq!(refresh_after(s(900)), s(720));
+        assert_eq!(refresh_after(s(0)), s(0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::credentials::{CredentialProvider, Credentials, RoleProvider};
+use super::reload::Reloading;
 use super::{Dialect, Failure, Target, Verdict, header_map, http_client};
 use crate::config::{FcApi, FcSettings, SendMode};
 
@@ -23,8 +24,11 @@ impl FcTarget {
     /// # Errors
     /// Missing credentials, or an HTTP client that cannot be built.
     pub fn new(settings: FcSettings) -> anyhow::Result<Self> {
-        let base = Credentials::from_env()?;
-        Self::with_credentials(settings, base)
+        let base = Reloading::new(Box::new(|| {
+            Credentials::from_env_or_file().map_err(|e| e.to_string())
+        }))
+        .map_err(anyhow::Error::msg)?;
+        Self::with_reloading(settings, base)
     }
 
     /// A target with explicit credentials.
@@ -32,6 +36,14 @@ impl FcTarget {
     /// # Errors
     /// An HTTP client that cannot be built.
     pub fn with_credentials(settings: FcSettings, base: Credentials) -> anyhow::Result<Self> {
+        Self::with_reloading(settings, Reloading::fixed(base))
+    }
+
+    fn with_reloading(settings: FcSettings, base: Reloading<Credentials>) -> anyhow::Result<Self> {
+        super::warn_if_clear("fc", &settings.endpoint);
+        if let Some(role) = &settings.role {
+            super::warn_if_clear("sts", &role.sts_endpoint);
+        }
         let http = http_client(settings.timeout)?;
         let credentials = match &settings.role {
             Some(role) => CredentialProvider::Role(Box::new(RoleProvider::new(
@@ -72,13 +84,20 @@ impl FcTarget {
         let credentials = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) => {
-                return Verdict::Retry {
-                    failure: Failure {
-                        code: "credentials".into(),
-                        message: err.to_string(),
-                        status: None,
-                    },
-                    after: None,
+                let failure = Failure {
+                    code: "credentials".into(),
+                    message: super::scrub::scrub(&err.to_string()),
+                    status: None,
+                };
+                // STS said no: no record is at fault, and asking again at
+                // once would not change its mind.
+                return if err.is_refusal() {
+                    Verdict::TargetFailure(failure)
+                } else {
+                    Verdict::Retry {
+                        failure,
+                        after: None,
+                    }
                 };
             }
         };
@@ -101,18 +120,13 @@ impl FcTarget {
             .body(body)
             .send()
             .await;
-        let verdict = classify(result).await;
-        if let Verdict::Reject(failure) = &verdict
-            && failure.status == Some(403)
-            && self.credentials.refreshable()
+        let verdict = classify(result, self.settings.max_response_bytes).await;
+        if let Verdict::TargetFailure(failure) = &verdict
+            && (failure.status == Some(403) || failure.code.starts_with("InvalidSecurityToken"))
         {
             // Temporary credentials may have been revoked or expired early:
-            // fetch new ones and let the retry loop try again.
+            // fetch or read new ones before the retry loop tries again.
             self.credentials.invalidate().await;
-            return Verdict::Retry {
-                failure: failure.clone(),
-                after: None,
-            };
         }
         verdict
     }
@@ -249,6 +263,7 @@ fn nonce() -> String {
 /// How FC reports errors: `X-Fc-Error-Type` on a 200 for a function
 /// error, `ErrorCode`/`ErrorMessage` in the body otherwise.
 const FC: Dialect = Dialect {
+    max_response_setting: "target.fc.max_response_bytes",
     function_error: Some("x-fc-error-type"),
     function_error_type: None,
     code_header: None,
@@ -256,9 +271,13 @@ const FC: Dialect = Dialect {
     message_fields: &["ErrorMessage", "errorMessage", "Message", "message"],
 };
 
-/// What an answer from FC means (see [`super::classify`]).
-pub async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Verdict {
-    super::classify(result, &FC).await
+/// What an answer from FC means (see [`super::classify`]), reading at
+/// most `max_response` bytes of it.
+pub async fn classify(
+    result: Result<reqwest::Response, reqwest::Error>,
+    max_response: usize,
+) -> Verdict {
+    super::classify(result, &FC, max_response).await
 }
 
 #[cfg(test)]

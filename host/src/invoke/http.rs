@@ -8,6 +8,7 @@ use crate::config::HttpSettings;
 
 /// A generic endpoint has no function-error header and no error schema.
 const HTTP: Dialect = Dialect {
+    max_response_setting: "target.http.max_response_bytes",
     function_error: None,
     function_error_type: None,
     code_header: None,
@@ -20,6 +21,7 @@ pub struct HttpTarget {
     url: reqwest::Url,
     http: reqwest::Client,
     headers: reqwest::header::HeaderMap,
+    max_response_bytes: usize,
 }
 
 impl HttpTarget {
@@ -35,8 +37,10 @@ impl HttpTarget {
         {
             headers.push(("content-type".into(), "application/json".into()));
         }
+        super::warn_if_clear("http", &settings.url);
         Ok(HttpTarget {
             http: http_client(settings.timeout)?,
+            max_response_bytes: settings.max_response_bytes,
             headers: header_map(&headers),
             url: settings.url,
         })
@@ -53,7 +57,7 @@ impl Target for HttpTarget {
                 .body(body)
                 .send()
                 .await;
-            super::classify(result, &HTTP).await
+            super::classify(result, &HTTP, self.max_response_bytes).await
         })
     }
 

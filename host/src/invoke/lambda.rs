@@ -8,11 +8,13 @@
 use futures::future::BoxFuture;
 
 use super::aws_credentials::AwsCredentials;
+use super::reload::Reloading;
 use super::{Dialect, Target, Verdict, header_map, http_client};
 use crate::config::{LambdaSettings, SendMode};
 
 /// How Lambda reports errors.
 const LAMBDA: Dialect = Dialect {
+    max_response_setting: "target.lambda.max_response_bytes",
     function_error: Some("x-amz-function-error"),
     function_error_type: Some("errorType"),
     code_header: Some("x-amzn-errortype"),
@@ -24,7 +26,7 @@ const LAMBDA: Dialect = Dialect {
 pub struct LambdaTarget {
     settings: LambdaSettings,
     http: reqwest::Client,
-    credentials: AwsCredentials,
+    credentials: Reloading<AwsCredentials>,
     path: String,
 }
 
@@ -34,8 +36,12 @@ impl LambdaTarget {
     /// # Errors
     /// Missing credentials, or an HTTP client that cannot be built.
     pub fn new(settings: LambdaSettings) -> anyhow::Result<Self> {
-        let credentials = AwsCredentials::load(settings.profile.as_deref())?;
-        Self::with_credentials(settings, credentials)
+        let profile = settings.profile.clone();
+        let credentials = Reloading::new(Box::new(move || {
+            AwsCredentials::load_with_source(profile.as_deref()).map_err(|e| e.to_string())
+        }))
+        .map_err(anyhow::Error::msg)?;
+        Self::with_reloading(settings, credentials)
     }
 
     /// A target with explicit credentials.
@@ -46,6 +52,14 @@ impl LambdaTarget {
         settings: LambdaSettings,
         credentials: AwsCredentials,
     ) -> anyhow::Result<Self> {
+        Self::with_reloading(settings, Reloading::fixed(credentials))
+    }
+
+    fn with_reloading(
+        settings: LambdaSettings,
+        credentials: Reloading<AwsCredentials>,
+    ) -> anyhow::Result<Self> {
+        super::warn_if_clear("lambda", &settings.endpoint);
         Ok(LambdaTarget {
             http: http_client(settings.timeout)?,
             path: fcsink_sign::lambda_invoke_path(&settings.function),
@@ -55,7 +69,12 @@ impl LambdaTarget {
     }
 
     /// The request's headers, signed at `amz_date`.
-    fn headers(&self, body: &[u8], amz_date: &str) -> Vec<(String, String)> {
+    fn headers(
+        &self,
+        credentials: &AwsCredentials,
+        body: &[u8],
+        amz_date: &str,
+    ) -> Vec<(String, String)> {
         let invocation_type = match self.settings.send_mode {
             SendMode::Sync => "RequestResponse",
             SendMode::Async => "Event",
@@ -78,9 +97,9 @@ impl LambdaTarget {
             payload_sha256: &payload_sha256,
         };
         let credentials = fcsink_sign::AwsCredentials {
-            access_key_id: &self.credentials.access_key_id,
-            secret_access_key: self.credentials.secret(),
-            session_token: self.credentials.session_token(),
+            access_key_id: &credentials.access_key_id,
+            secret_access_key: credentials.secret(),
+            session_token: credentials.session_token(),
         };
         let signed = fcsink_sign::sigv4_sign(
             &credentials,
@@ -102,7 +121,8 @@ impl LambdaTarget {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let headers = self.headers(&body, &fcsink_sign::sigv4_amz_date(now));
+        let credentials = self.credentials.get();
+        let headers = self.headers(&credentials, &body, &fcsink_sign::sigv4_amz_date(now));
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
         if let Some(qualifier) = &self.settings.qualifier {
@@ -115,7 +135,14 @@ impl LambdaTarget {
             .body(body)
             .send()
             .await;
-        super::classify(result, &LAMBDA).await
+        let verdict = super::classify(result, &LAMBDA, self.settings.max_response_bytes).await;
+        if let Verdict::TargetFailure(failure) = &verdict
+            && (failure.status == Some(403) || failure.code.contains("Token"))
+        {
+            // Temporary keys expire or are rotated: read them again.
+            self.credentials.reload();
+        }
+        verdict
     }
 }
 
@@ -157,6 +184,7 @@ mod tests {
             send_mode,
             profile: None,
             timeout: Duration::from_secs(5),
+            max_response_bytes: 1 << 20,
         }
     }
 
@@ -187,7 +215,7 @@ mod tests {
             target.path,
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn/invocations"
         );
-        let headers = target.headers(b"[]", "20261123T040000Z");
+        let headers = target.headers(&target.credentials.get(), b"[]", "20261123T040000Z");
         assert_eq!(header(&headers, "X-Amz-Invocation-Type"), "Event");
         assert_eq!(header(&headers, "X-Amz-Security-Token"), "token");
         let authorization = header(&headers, "Authorization");

@@ -1,16 +1,23 @@
 //! Invocation: one request body to the function, and what the answer means.
 //!
 //! A target sends one body and classifies the answer into a [`Verdict`]:
-//! delivered, worth retrying, or rejected. The retry loop (`retry.rs`)
-//! decides what to do with it.
+//! delivered, worth retrying, rejected, or a failure of the target itself.
+//! The retry loop (`retry.rs`) decides what to do with it.
+//!
+//! No client follows redirects, answers are read up to a limit
+//! ([`capped`]) and every message built from an answer is scrubbed of
+//! credentials ([`scrub`]).
 
 pub mod aws_credentials;
+mod capped;
 pub mod credentials;
 pub mod fc;
 pub mod http;
 mod ini;
 pub mod lambda;
 pub mod partial;
+pub mod reload;
+pub mod scrub;
 
 use std::time::Duration;
 
@@ -53,6 +60,11 @@ pub enum Verdict {
     },
     /// A failure that retrying cannot fix.
     Reject(Failure),
+    /// The target itself is unusable for now (authentication refused, the
+    /// function not found, being updated): no record is at fault, so none
+    /// is dead-lettered. Retried for `delivery.target_failure_timeout_ms`,
+    /// then the partition stops.
+    TargetFailure(Failure),
 }
 
 /// A successful answer.
@@ -90,6 +102,8 @@ pub fn from_settings(settings: &TargetSettings) -> anyhow::Result<Box<dyn Target
 
 /// How a service reports errors, for [`classify`].
 pub(crate) struct Dialect {
+    /// The setting that limits the answer's size, named in errors.
+    pub max_response_setting: &'static str,
     /// The header that marks a function error on a 2xx answer.
     pub function_error: Option<&'static str>,
     /// A JSON field of a function error's body naming its type, preferred
@@ -106,15 +120,18 @@ pub(crate) struct Dialect {
 /// What an HTTP answer means: 2xx is delivered unless the function-error
 /// header says the function failed (worth retrying); 408, 429 and 5xx (but
 /// 501) and network errors are worth retrying, after `Retry-After` when
-/// given; other 4xx are not.
+/// given; 401, 403, 404 and the codes of [`is_target_failure`] are target
+/// failures; a 3xx (never followed) and other 4xx are rejected, and so is
+/// an answer longer than `max_response` bytes. Messages are scrubbed.
 pub(crate) async fn classify(
     result: Result<reqwest::Response, reqwest::Error>,
     dialect: &Dialect,
+    max_response: usize,
 ) -> Verdict {
     let network = |code: &str, message: String, status: Option<u16>| Verdict::Retry {
         failure: Failure {
             code: code.into(),
-            message,
+            message: scrub::scrub(&message),
             status,
         },
         after: None,
@@ -128,16 +145,31 @@ pub(crate) async fn classify(
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = match response.bytes().await {
-        Ok(body) => body.to_vec(),
-        Err(err) => {
+    if (300..=399).contains(&status) {
+        return Verdict::Reject(redirect(status, &headers));
+    }
+    let body = match capped::read_capped(response, max_response).await {
+        Ok(body) => body,
+        Err(capped::ReadError::TooLarge) => {
+            // A synchronous function's answer does not shrink on retry.
+            return Verdict::Reject(Failure {
+                code: "response-too-large".into(),
+                message: format!(
+                    "the answer is larger than {max_response} bytes ({}); it was not read",
+                    dialect.max_response_setting
+                ),
+                status: Some(status),
+            });
+        }
+        Err(capped::ReadError::Network(err)) => {
             let message = format!("reading the response: {}", err.without_url());
             return network("network", message, Some(status));
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let function_error = dialect.function_error.and_then(header);
-    let message = || field(&body, dialect.message_fields).unwrap_or_else(|| lossy(&body));
+    let message =
+        || scrub::scrub(&field(&body, dialect.message_fields).unwrap_or_else(|| lossy(&body)));
     match (status, function_error) {
         (200..=299, None) => Verdict::Delivered(Response { status, body }),
         (200..=299, Some(error_type)) => Verdict::Retry {
@@ -161,13 +193,17 @@ pub(crate) async fn classify(
                 .or_else(|| xml_element(&body, "Code"))
                 .unwrap_or_else(|| format!("http-{status}"));
             let failure = Failure {
-                code,
-                message: field(&body, dialect.message_fields)
-                    .or_else(|| xml_element(&body, "Message"))
-                    .unwrap_or_else(|| lossy(&body)),
+                code: scrub::scrub(&code),
+                message: scrub::scrub(
+                    &field(&body, dialect.message_fields)
+                        .or_else(|| xml_element(&body, "Message"))
+                        .unwrap_or_else(|| lossy(&body)),
+                ),
                 status: Some(status),
             };
-            if status == 408 || status == 429 || (status >= 500 && status != 501) {
+            if is_target_failure(status, &failure.code) {
+                Verdict::TargetFailure(failure)
+            } else if status == 408 || status == 429 || (status >= 500 && status != 501) {
                 Verdict::Retry {
                     failure,
                     after: retry_after(&headers),
@@ -176,6 +212,48 @@ pub(crate) async fn classify(
                 Verdict::Reject(failure)
             }
         }
+    }
+}
+
+/// Answers that say the target, not the records, is wrong: authentication
+/// refused (401, 403, expired or invalid tokens), the function not found
+/// (404), or Lambda's 409 while the function is being updated.
+pub(crate) fn is_target_failure(status: u16, code: &str) -> bool {
+    const CODES: &[&str] = &[
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidSecurityToken",
+        "InvalidSecurityToken.Expired",
+        "InvalidSecurityToken.Malformed",
+        "UnrecognizedClientException",
+        "ResourceConflictException",
+        "ResourceNotReadyException",
+    ];
+    matches!(status, 401 | 403 | 404) || CODES.contains(&code)
+}
+
+/// A 3xx answer, never followed: the records would go elsewhere, or as a
+/// `GET` without them, and the credentials with them.
+fn redirect(status: u16, headers: &reqwest::header::HeaderMap) -> Failure {
+    let location = headers.get(reqwest::header::LOCATION).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(512)
+            .collect::<String>()
+    });
+    let message = match location {
+        Some(location) => format!(
+            "the endpoint answered {status} redirecting to {}; fcsink does not follow redirects (set the final URL as the endpoint)",
+            scrub::scrub(&location)
+        ),
+        None => format!(
+            "the endpoint answered {status} (a redirect, without Location); fcsink does not follow redirects"
+        ),
+    };
+    Failure {
+        code: "redirect".into(),
+        message,
+        status: Some(status),
     }
 }
 
@@ -216,10 +294,21 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> reqwest::header::Heade
     map
 }
 
-/// An HTTP client for one target.
+/// Warns at start when `url` is plain `http://`: signatures protect the
+/// request from change, not from being read.
+pub(crate) fn warn_if_clear(what: &str, url: &reqwest::Url) {
+    if url.scheme() == "http" {
+        tracing::warn!(target = what, endpoint = %url.origin().ascii_serialization(), "The endpoint is plain http://: records, answers, signatures and security tokens go over the network in clear; use https:// outside a trusted network");
+    }
+}
+
+/// An HTTP client for one target (and its STS). It never follows a
+/// redirect: a 3xx is an answer ([`classify`]), so no body, signature or
+/// token goes to a host fcsink was not configured with.
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         // Services close idle connections after 60-90 s; close ours first.
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("fcsink/", env!("CARGO_PKG_VERSION")))

@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 /// Whether the instance is ready: set once partitions were first assigned,
 /// cleared when the drain begins, and not while a partition is stopped
-/// because Kafka refused a write (a dead letter, a result) for good.
+/// because Kafka refused a write (a dead letter, a result) for good or the
+/// target kept failing.
 #[derive(Debug, Default)]
 pub struct Readiness {
     ready: AtomicBool,
     refused_writes: AtomicUsize,
+    failing_target: AtomicUsize,
 }
 
 impl Readiness {
@@ -36,6 +38,11 @@ impl Readiness {
         self.refused_writes.store(partitions, Ordering::Relaxed);
     }
 
+    /// How many assigned partitions a failing target stops.
+    pub fn set_failing_target(&self, partitions: usize) {
+        self.failing_target.store(partitions, Ordering::Relaxed);
+    }
+
     /// Whether it is ready.
     pub fn get(&self) -> bool {
         self.why_not().is_none()
@@ -44,11 +51,16 @@ impl Readiness {
     /// Why it is not ready, when it is not.
     fn why_not(&self) -> Option<String> {
         let refused = self.refused_writes.load(Ordering::Relaxed);
+        let failing = self.failing_target.load(Ordering::Relaxed);
         if !self.ready.load(Ordering::Relaxed) {
             Some("not ready\n".into())
         } else if refused > 0 {
             Some(format!(
                 "not ready: {refused} partition(s) stopped because Kafka refused a write; see fcsink status\n"
+            ))
+        } else if failing > 0 {
+            Some(format!(
+                "not ready: {failing} partition(s) stopped because the target kept failing (authentication or not found); see fcsink status\n"
             ))
         } else {
             None

@@ -140,6 +140,7 @@ impl Dispatcher {
             .map(|stop| match stop {
                 Stop::Policy(_) => ("failure_policy", String::new()),
                 Stop::Refused(refused) => (refused.role.as_str(), refused.code_name()),
+                Stop::Target(failure) => ("target", failure.code.clone()),
             })
             .collect();
         let refused = self
@@ -147,7 +148,13 @@ impl Dispatcher {
             .iter()
             .filter(|tp| matches!(self.failures.get(tp), Some(Stop::Refused(_))))
             .count();
+        let target = self
+            .assigned
+            .iter()
+            .filter(|tp| matches!(self.failures.get(tp), Some(Stop::Target(_))))
+            .count();
         metrics::partitions_stopped(&stops);
         self.readiness.set_refused_writes(refused);
+        self.readiness.set_failing_target(target);
     }
 }

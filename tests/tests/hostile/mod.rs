@@ -8,3 +8,5 @@ mod closed_pipe;
 mod records;
 // Kafka refusing fcsink's own writes: a missing dead-letter topic, a dead letter too large.
 mod produce;
+// Targets that redirect, answer without end, refuse AssumeRole or authentication.
+mod targets;

@@ -23,6 +23,7 @@ fn settings(api: FcApi, qualifier: &str, send_mode: SendMode, account: Option<&s
         account_id: account.map(str::to_string),
         role: None,
         timeout: Duration::from_secs(5),
+        max_response_bytes: 1 << 20,
     }
 }
 
@@ -154,10 +155,10 @@ fn response(
 #[tokio::test]
 async fn accepted_and_ok_are_delivered() {
     assert!(matches!(
-        classify(response(202, &[], "")).await,
+        classify(response(202, &[], ""), 1 << 20).await,
         Verdict::Delivered(Response { status: 202, .. })
     ));
-    let Verdict::Delivered(ok) = classify(response(200, &[], "hello world")).await else {
+    let Verdict::Delivered(ok) = classify(response(200, &[], "hello world"), 1 << 20).await else {
         panic!()
     };
     assert_eq!(ok.body, b"hello world");
@@ -165,11 +166,14 @@ async fn accepted_and_ok_are_delivered() {
 
 #[tokio::test]
 async fn http_200_with_a_function_error_is_a_failure() {
-    let verdict = classify(response(
-        200,
-        &[("X-Fc-Error-Type", "UnhandledInvocationError")],
-        r#"{"errorMessage":"boom","errorType":"Error"}"#,
-    ))
+    let verdict = classify(
+        response(
+            200,
+            &[("X-Fc-Error-Type", "UnhandledInvocationError")],
+            r#"{"errorMessage":"boom","errorType":"Error"}"#,
+        ),
+        1 << 20,
+    )
     .await;
     let Verdict::Retry { failure, .. } = verdict else {
         panic!("{verdict:?}")
@@ -186,11 +190,14 @@ async fn http_200_with_a_function_error_is_a_failure() {
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_with_retry_after() {
-    let verdict = classify(response(
-        429,
-        &[("Retry-After", "3")],
-        r#"{"ErrorCode":"ResourceExhausted","ErrorMessage":"too many"}"#,
-    ))
+    let verdict = classify(
+        response(
+            429,
+            &[("Retry-After", "3")],
+            r#"{"ErrorCode":"ResourceExhausted","ErrorMessage":"too many"}"#,
+        ),
+        1 << 20,
+    )
     .await;
     assert_eq!(
         verdict,
@@ -203,11 +210,14 @@ async fn throttling_and_server_errors_are_retried_with_retry_after() {
             after: Some(Duration::from_secs(3)),
         }
     );
-    let verdict = classify(response(
-        503,
-        &[],
-        r#"{"errorCode":"ResourceThrottled","errorMessage":"busy"}"#,
-    ))
+    let verdict = classify(
+        response(
+            503,
+            &[],
+            r#"{"errorCode":"ResourceThrottled","errorMessage":"busy"}"#,
+        ),
+        1 << 20,
+    )
     .await;
     assert!(
         matches!(verdict, Verdict::Retry { ref failure, after: None } if failure.code == "ResourceThrottled"),
@@ -222,18 +232,104 @@ async fn other_client_errors_and_501_are_rejected() {
             400,
             r#"{"ErrorCode":"EntityTooLarge","ErrorMessage":"payload size exceeds"}"#,
         ),
-        (403, r#"{"ErrorCode":"SignatureNotMatch"}"#),
-        (404, ""),
+        (413, ""),
         (501, ""),
     ] {
-        let verdict = classify(response(status, &[], body)).await;
+        let verdict = classify(response(status, &[], body), 1 << 20).await;
         assert!(
             matches!(verdict, Verdict::Reject(ref f) if f.status == Some(status)),
             "{status}: {verdict:?}"
         );
     }
-    let Verdict::Reject(failure) = classify(response(404, &[], "")).await else {
+    let Verdict::Reject(failure) = classify(response(400, &[], ""), 1 << 20).await else {
         panic!()
     };
-    assert_eq!(failure.code, "http-404");
+    assert_eq!(failure.code, "http-400");
+}
+
+/// Authentication refused or the function not found: the target is wrong,
+/// not the records.
+#[tokio::test]
+async fn authentication_and_not_found_are_target_failures() {
+    for (status, body) in [
+        (401, ""),
+        (403, r#"{"ErrorCode":"SignatureNotMatch"}"#),
+        (403, r#"{"ErrorCode":"InvalidSecurityToken.Expired"}"#),
+        (404, r#"{"ErrorCode":"FunctionNotFound"}"#),
+        (400, r#"{"ErrorCode":"ExpiredToken"}"#),
+    ] {
+        let verdict = classify(response(status, &[], body), 1 << 20).await;
+        assert!(
+            matches!(verdict, Verdict::TargetFailure(ref f) if f.status == Some(status)),
+            "{status} {body}: {verdict:?}"
+        );
+    }
+}
+
+/// A redirect is never followed, and never delivery: a rejection naming the
+/// status and where it pointed (scrubbed).
+#[tokio::test]
+async fn redirects_are_rejected_with_their_location() {
+    for status in [301, 302, 303, 307, 308] {
+        let verdict = classify(
+            response(
+                status,
+                &[(
+                    "Location",
+                    "https://elsewhere.example/x?token=AAAABBBBCCCCDDDDEEEEFFFF",
+                )],
+                "",
+            ),
+            1 << 20,
+        )
+        .await;
+        let Verdict::Reject(failure) = verdict else {
+            panic!("{status}: {verdict:?}")
+        };
+        assert_eq!(
+            (failure.code.as_str(), failure.status),
+            ("redirect", Some(status))
+        );
+        assert!(
+            failure.message.contains(&status.to_string())
+                && failure
+                    .message
+                    .contains("https://elsewhere.example/x?token=")
+                && !failure.message.contains("AAAABBBBCCCCDDDDEEEEFFFF"),
+            "{}",
+            failure.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_past_the_limit_are_rejected_naming_the_setting() {
+    let body = "x".repeat(2000);
+    let verdict = classify(response(200, &[], &body), 1024).await;
+    let Verdict::Reject(failure) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert_eq!(failure.code, "response-too-large");
+    assert!(
+        failure.message.contains("1024")
+            && failure.message.contains("target.fc.max_response_bytes"),
+        "{}",
+        failure.message
+    );
+    assert!(matches!(
+        classify(response(200, &[], &body), 2000).await,
+        Verdict::Delivered(_)
+    ));
+}
+
+#[tokio::test]
+async fn error_messages_are_scrubbed() {
+    let token = "CAIS8QF1q6Ft5B2yfSjIr5bNLNn9v7lE1YKPRW_gL2ykkAt1dGUSlZDWHT87b2";
+    let body = format!(
+        r#"{{"ErrorCode":"InvalidArgument","ErrorMessage":"bad header x-acs-security-token: {token}"}}"#
+    );
+    let Verdict::Reject(failure) = classify(response(400, &[], &body), 1 << 20).await else {
+        panic!()
+    };
+    assert!(!failure.message.contains(token), "{}", failure.message);
 }
