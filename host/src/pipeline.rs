@@ -30,7 +30,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::control::target::{Switchable, TargetFactory};
 use crate::control::{self as fleet, Live};
 use crate::dlq::DeadLetters;
 use crate::invoke::{self, Target};
@@ -72,9 +71,8 @@ pub fn load_plugins(
 /// # Errors
 /// Anything that prevents starting: a plugin, credentials, the broker.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let factory: TargetFactory = Arc::new(invoke::from_settings);
-    let target = factory(&settings.target).context("cannot set up the target")?;
-    run_inner(settings, target, Some(factory), shutdown).await
+    let target = invoke::from_settings(&settings.target).context("cannot set up the target")?;
+    run_with_target(settings, target, shutdown).await
 }
 
 /// [`run`] with a target built by the caller (tests use their own credentials).
@@ -84,17 +82,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
 pub async fn run_with_target(
     settings: Settings,
     target: Box<dyn Target>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    run_inner(settings, target, None, shutdown).await
-}
-
-/// [`run`] with a target and, when it may be rebuilt (`send_mode` changed
-/// at runtime), the factory that builds it.
-async fn run_inner(
-    settings: Settings,
-    target: Box<dyn Target>,
-    factory: Option<TargetFactory>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (_runtime, plugins) = load_plugins(&settings)?;
@@ -142,7 +129,7 @@ async fn run_inner(
         consumer: consumer.clone(),
         live: handles.live.clone(),
         chains: ChainPool::new(plugins.clone(), live.concurrency),
-        target: Switchable::new(target, settings.target.clone(), factory),
+        target,
         format: settings.format.clone(),
         dead_letters: DeadLetters::new(
             producers.writer(

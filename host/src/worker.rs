@@ -13,7 +13,6 @@ use tracing::Instrument as _;
 use crate::batch;
 use crate::config::{FailurePolicy, SendMode};
 use crate::control::Live;
-use crate::control::target::Switchable;
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::format::Format;
 use crate::invoke::partial::{self, Report};
@@ -32,7 +31,7 @@ pub(crate) struct Shared {
     /// at runtime (`control`): read once per use, never held.
     pub live: watch::Receiver<Live>,
     pub chains: ChainPool,
-    pub target: Switchable,
+    pub target: Box<dyn Target>,
     pub format: Format,
     pub dead_letters: DeadLetters,
     pub results: Results,
@@ -287,7 +286,11 @@ pub(crate) async fn run(
         // Every log line of the batch's journey carries where it came from.
         let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = batch[0].offset, records = batch.len(), flush = reason.as_str());
         metrics::batch_flushed(reason.as_str(), batch.len());
-        match handle_batch(batch, &shared).instrument(span).await {
+        // One snapshot of the runtime settings for the whole batch: a
+        // `fcsink set` meanwhile applies from the next batch on, never to
+        // half of this one's requests or retries.
+        let live = shared.live();
+        match handle_batch(batch, &live, &shared).instrument(span).await {
             BatchEnd::Handled => source::store(&shared.consumer, &tp, next_offset),
             BatchEnd::Stop(why) => return End::Stopped(why),
             BatchEnd::Abandoned => return End::Finished,
@@ -296,7 +299,7 @@ pub(crate) async fn run(
 }
 
 /// transform → invoke (with retries) → dead letters.
-async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
+async fn handle_batch(batch: Vec<Record>, live: &Live, shared: &Shared) -> BatchEnd {
     let (permit, chain) = shared.chains.acquire().await;
     let source = batch.clone();
     let started = Instant::now();
@@ -330,7 +333,7 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
         Ok(transformed) => transformed,
         Err(err) => {
             drop(permit);
-            return transform_failed(&source, err, shared).await;
+            return transform_failed(&source, err, live, shared).await;
         }
     };
     metrics::records_filtered(transformed.dropped);
@@ -356,12 +359,17 @@ async fn handle_batch(batch: Vec<Record>, shared: &Shared) -> BatchEnd {
             return end;
         }
     }
-    let end = invoke(&source, transformed, shared).await;
+    let end = invoke(&source, transformed, live, shared).await;
     drop(permit);
     end
 }
 
-async fn transform_failed(source: &[Record], err: TransformError, shared: &Shared) -> BatchEnd {
+async fn transform_failed(
+    source: &[Record],
+    err: TransformError,
+    live: &Live,
+    shared: &Shared,
+) -> BatchEnd {
     tracing::error!(error = %err, "Plugin failed the batch");
     metrics::plugin_called(&err.plugin, err.failure.code());
     let reason = Reason {
@@ -372,13 +380,17 @@ async fn transform_failed(source: &[Record], err: TransformError, shared: &Share
         attempts: 0,
         status: None,
     };
-    fail(source.iter().collect(), reason, shared).await
+    fail(source.iter().collect(), reason, live, shared).await
 }
 
 /// Sends every request of the batch in order; records that cannot be
 /// delivered are dead-lettered or stop the partition.
-async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) -> BatchEnd {
-    let live = shared.live();
+async fn invoke(
+    source: &[Record],
+    transformed: Transformed,
+    live: &Live,
+    shared: &Shared,
+) -> BatchEnd {
     let (max_records, max_bytes) = (live.batch.max_records, live.batch.max_bytes);
     let encoded = shared
         .format
@@ -397,14 +409,23 @@ async fn invoke(source: &[Record], transformed: Transformed, shared: &Shared) ->
             status: None,
         };
         let records = sources(&transformed, &encoded.too_large, source);
-        if let end @ (BatchEnd::Stop(_) | BatchEnd::Abandoned) = fail(records, reason, shared).await
+        if let end @ (BatchEnd::Stop(_) | BatchEnd::Abandoned) =
+            fail(records, reason, live, shared).await
         {
             return end;
         }
     }
     for request in encoded.requests {
         let records: Vec<usize> = request.records.collect();
-        let end = deliver(request.body.into(), records, source, &transformed, shared).await;
+        let end = deliver(
+            request.body.into(),
+            records,
+            source,
+            &transformed,
+            live,
+            shared,
+        )
+        .await;
         if let BatchEnd::Stop(_) | BatchEnd::Abandoned = end {
             return end;
         }
@@ -420,14 +441,14 @@ async fn deliver(
     mut pending: Vec<usize>,
     source: &[Record],
     transformed: &Transformed,
+    live: &Live,
     shared: &Shared,
 ) -> BatchEnd {
     let mut rounds = 0;
-    let live = shared.live();
     loop {
         let delivery = retry::deliver(live.retry, &shared.shutdown, || async {
             let started = Instant::now();
-            let verdict = shared.target.send(body.clone()).await;
+            let verdict = shared.target.send(body.clone(), live.send_mode).await;
             metrics::invoke_attempt(status_class(&verdict), started.elapsed());
             verdict
         })
@@ -449,7 +470,7 @@ async fn deliver(
                     attempts,
                     status: failure.status,
                 };
-                return fail(sources(transformed, &pending, source), reason, shared).await;
+                return fail(sources(transformed, &pending, source), reason, live, shared).await;
             }
         };
         let (failed, why) = match live.send_mode {
@@ -485,7 +506,7 @@ async fn deliver(
                 attempts: rounds,
                 status: Some(response.status),
             };
-            return fail(sources(transformed, &failed, source), reason, shared).await;
+            return fail(sources(transformed, &failed, source), reason, live, shared).await;
         }
         let delay = live.retry.delay(rounds, None);
         tracing::warn!(
@@ -551,8 +572,8 @@ fn sources<'a>(
 }
 
 /// Applies the failure policy to records that cannot go on.
-async fn fail(records: Vec<&Record>, reason: Reason, shared: &Shared) -> BatchEnd {
-    match shared.live().failure_policy {
+async fn fail(records: Vec<&Record>, reason: Reason, live: &Live, shared: &Shared) -> BatchEnd {
+    match live.failure_policy {
         FailurePolicy::Stop => {
             BatchEnd::Stop(Stop::Policy(format!("{}: {}", reason.code, reason.message)))
         }

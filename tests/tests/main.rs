@@ -16,3 +16,5 @@ mod python_plugins;
 mod js_plugins;
 // The hostile world: closed pipes, hostile records, answers and plugins.
 mod hostile;
+// Runtime settings against batches in flight: one snapshot per batch.
+mod live_settings;

@@ -8,12 +8,11 @@
 //! topic, recomputes [`Live`] from the file's values plus every override,
 //! and sends it on a `watch` channel. Workers read the channel's current
 //! value once per batch; the dispatcher wakes on it to pause, resume,
-//! resize the plugin pool and switch the send mode.
+//! and resize the plugin pool.
 
 pub mod config_topic;
 pub mod live;
 pub mod status_topic;
-pub mod target;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

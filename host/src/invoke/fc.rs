@@ -80,7 +80,7 @@ impl FcTarget {
     }
 
     /// Invokes the function with `body` and classifies the answer.
-    async fn invoke(&self, body: bytes::Bytes) -> Verdict {
+    async fn invoke(&self, body: bytes::Bytes, mode: SendMode) -> Verdict {
         let credentials = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) => {
@@ -102,8 +102,8 @@ impl FcTarget {
             }
         };
         let headers = match &self.settings.api {
-            FcApi::V2 { .. } => self.fc2_headers(&credentials, now_http_date()),
-            FcApi::V3 => self.fc3_headers(&credentials, &body, now_iso8601(), &nonce()),
+            FcApi::V2 { .. } => self.fc2_headers(&credentials, now_http_date(), mode),
+            FcApi::V3 => self.fc3_headers(&credentials, &body, now_iso8601(), &nonce(), mode),
         };
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
@@ -132,12 +132,17 @@ impl FcTarget {
     }
 
     /// FC 2.0 headers, `Authorization` last.
-    fn fc2_headers(&self, credentials: &Credentials, date: String) -> Vec<(String, String)> {
+    fn fc2_headers(
+        &self,
+        credentials: &Credentials,
+        date: String,
+        mode: SendMode,
+    ) -> Vec<(String, String)> {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
             ("date".to_string(), date),
         ];
-        if self.settings.send_mode == SendMode::Async {
+        if mode == SendMode::Async {
             headers.push(("x-fc-invocation-type".into(), "Async".into()));
         }
         if let Some(account) = &self.settings.account_id {
@@ -168,6 +173,7 @@ impl FcTarget {
         body: &[u8],
         date: String,
         nonce: &str,
+        mode: SendMode,
     ) -> Vec<(String, String)> {
         let host = match self.settings.endpoint.port() {
             Some(port) => format!(
@@ -196,7 +202,7 @@ impl FcTarget {
         ];
         headers.push((
             "x-fc-invocation-type".into(),
-            match self.settings.send_mode {
+            match mode {
                 SendMode::Async => "Async".into(),
                 SendMode::Sync => "Sync".into(),
             },
@@ -231,8 +237,8 @@ impl FcTarget {
 }
 
 impl Target for FcTarget {
-    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict> {
-        Box::pin(self.invoke(body))
+    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.invoke(body, mode))
     }
 
     fn describe(&self) -> String {

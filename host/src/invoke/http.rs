@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 
 use super::{Dialect, Target, Verdict, header_map, http_client};
-use crate::config::HttpSettings;
+use crate::config::{HttpSettings, SendMode};
 
 /// A generic endpoint has no function-error header and no error schema.
 const HTTP: Dialect = Dialect {
@@ -48,7 +48,9 @@ impl HttpTarget {
 }
 
 impl Target for HttpTarget {
-    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict> {
+    /// Always synchronous: the endpoint's answer is the function's
+    /// (`send_mode = "async"` is refused for HTTP targets).
+    fn send(&self, body: bytes::Bytes, _mode: SendMode) -> BoxFuture<'_, Verdict> {
         Box::pin(async move {
             let result = self
                 .http

@@ -74,8 +74,9 @@ impl LambdaTarget {
         credentials: &AwsCredentials,
         body: &[u8],
         amz_date: &str,
+        mode: SendMode,
     ) -> Vec<(String, String)> {
-        let invocation_type = match self.settings.send_mode {
+        let invocation_type = match mode {
             SendMode::Sync => "RequestResponse",
             SendMode::Async => "Event",
         };
@@ -116,13 +117,13 @@ impl LambdaTarget {
             .collect()
     }
 
-    async fn invoke(&self, body: bytes::Bytes) -> Verdict {
+    async fn invoke(&self, body: bytes::Bytes, mode: SendMode) -> Verdict {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         let credentials = self.credentials.get();
-        let headers = self.headers(&credentials, &body, &fcsink_sign::sigv4_amz_date(now));
+        let headers = self.headers(&credentials, &body, &fcsink_sign::sigv4_amz_date(now), mode);
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
         if let Some(qualifier) = &self.settings.qualifier {
@@ -147,8 +148,8 @@ impl LambdaTarget {
 }
 
 impl Target for LambdaTarget {
-    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict> {
-        Box::pin(self.invoke(body))
+    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.invoke(body, mode))
     }
 
     /// `lambda:<function>[:<qualifier>]`.
@@ -215,7 +216,12 @@ mod tests {
             target.path,
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn/invocations"
         );
-        let headers = target.headers(&target.credentials.get(), b"[]", "20261123T040000Z");
+        let headers = target.headers(
+            &target.credentials.get(),
+            b"[]",
+            "20261123T040000Z",
+            SendMode::Async,
+        );
         assert_eq!(header(&headers, "X-Amz-Invocation-Type"), "Event");
         assert_eq!(header(&headers, "X-Amz-Security-Token"), "token");
         let authorization = header(&headers, "Authorization");

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::config::TargetSettings;
+use crate::config::{SendMode, TargetSettings};
 
 /// Why an invocation failed; carried into dead-letter headers and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +80,11 @@ pub struct Response {
 /// and classifying the answer. Retries, dead letters and commits are the
 /// pipeline's, the same for every target.
 pub trait Target: Send + Sync {
-    /// Sends one body and classifies the answer. `Bytes` so that retries
-    /// resend the same buffer without copying it.
-    fn send(&self, body: bytes::Bytes) -> BoxFuture<'_, Verdict>;
+    /// Sends one body, invoking the function synchronously or not as `mode`
+    /// says, and classifies the answer. `Bytes` so that retries resend the
+    /// same buffer without copying it. The mode comes with each request, so
+    /// `fcsink set send_mode=…` changes the next batch, never one half-sent.
+    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict>;
 
     /// Names the target in logs and dead-letter headers.
     fn describe(&self) -> String;

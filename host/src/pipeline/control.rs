@@ -32,11 +32,6 @@ impl Dispatcher {
         if live.concurrency != before.concurrency {
             self.shared.chains.resize(live.concurrency);
         }
-        if live.send_mode != before.send_mode
-            && let Err(err) = self.shared.target.set_send_mode(live.send_mode)
-        {
-            tracing::warn!(%err, "Cannot switch the send mode; keeping the old target");
-        }
         if live.paused != before.paused {
             for tp in &self.assigned {
                 source::set_paused(consumer, tp, !self.fetching(tp));

@@ -55,6 +55,7 @@ fn fc2_async_request_is_signed_like_the_official_sdk() {
     let headers = target.fc2_headers(
         &Credentials::new(KEY_ID.into(), SECRET.into(), None),
         "Mon, 23 Nov 2026 04:00:00 GMT".into(),
+        SendMode::Async,
     );
     assert_eq!(header(&headers, "x-fc-invocation-type"), "Async");
     assert_eq!(
@@ -75,7 +76,7 @@ fn fc2_sync_request_with_sts_token_is_signed_like_the_official_sdk() {
         sts.clone(),
     )
     .unwrap();
-    let headers = target.fc2_headers(&sts, "Mon, 23 Nov 2026 04:00:00 GMT".into());
+    let headers = target.fc2_headers(&sts, "Mon, 23 Nov 2026 04:00:00 GMT".into(), SendMode::Sync);
     assert!(
         !headers.iter().any(|(k, _)| k == "x-fc-invocation-type"),
         "sync sends no invocation type, like the managed connector"
@@ -103,6 +104,7 @@ fn fc3_request_is_signed_like_the_official_sdk() {
         BODY,
         "2026-11-23T04:00:00Z".into(),
         "0123456789abcdef0123456789abcdef",
+        SendMode::Async,
     );
     assert_eq!(
         header(&headers, "x-acs-content-sha256"),
@@ -131,6 +133,7 @@ fn fc3_request_with_sts_token_is_signed_like_the_official_sdk() {
         BODY,
         "2026-11-23T04:00:00Z".into(),
         "0123456789abcdef0123456789abcdef",
+        SendMode::Async,
     );
     assert_eq!(
         header(&headers, "authorization"),
