@@ -15,8 +15,9 @@
 //! settings, the published state) is in `pipeline/control.rs`.
 
 mod control;
+mod partitions;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
 use crate::worker::{self, Backlog, BacklogLimits, ChainPool, End, Shared, Stop};
+use partitions::{Partitions, Pause, State};
 
 /// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -266,11 +268,13 @@ pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
 const PRODUCER_MAX_MESSAGE_BYTES: &str = "67108864";
 
 /// A partition's worker as the dispatcher sees it.
-struct Partition {
+struct Worker {
+    /// Tells this worker's end from that of an earlier worker of the same
+    /// partition (revoked, then assigned back).
+    id: u64,
     input: mpsc::UnboundedSender<Record>,
     /// What `input` holds, in bytes; bounded by pausing the partition.
     backlog: Backlog,
-    paused: bool,
     revoked: CancellationToken,
     handle: JoinHandle<()>,
 }
@@ -289,18 +293,16 @@ struct Dispatcher {
     buffer_bytes: usize,
     /// The floors of every partition's limits: two batches, two requests.
     floors: BacklogLimits,
-    partitions: HashMap<TopicPartition, Partition>,
+    /// The assigned partitions' states: fetching, behind, stopped.
+    states: Partitions,
+    /// The workers of assigned partitions that have had records.
+    workers: HashMap<TopicPartition, Worker>,
+    /// The last worker id given.
+    last_worker: u64,
     /// Workers of revoked partitions that are finishing their batch.
     finishing: HashMap<TopicPartition, JoinHandle<()>>,
-    /// Partitions stopped by the failure policy or a refused write; kept
-    /// paused across rebalances.
-    stopped: HashSet<TopicPartition>,
-    ends: mpsc::UnboundedSender<(TopicPartition, End)>,
-    ended: mpsc::UnboundedReceiver<(TopicPartition, End)>,
-    /// The partitions assigned to this process.
-    assigned: BTreeSet<TopicPartition>,
-    /// Why each stopped partition stopped.
-    failures: HashMap<TopicPartition, Stop>,
+    ends: mpsc::UnboundedSender<(TopicPartition, u64, End)>,
+    ended: mpsc::UnboundedReceiver<(TopicPartition, u64, End)>,
     /// The runtime settings last applied.
     current: Live,
     live: tokio::sync::watch::Receiver<Live>,
@@ -321,9 +323,10 @@ impl Dispatcher {
         handles
             .board
             .update(|status| status.settings = current.describe());
+        let mut states = Partitions::default();
+        states.set_fleet_paused(current.paused);
         Dispatcher {
-            assigned: BTreeSet::new(),
-            failures: HashMap::new(),
+            states,
             current,
             live: handles.live,
             resumes: handles.resumes,
@@ -332,9 +335,9 @@ impl Dispatcher {
             shared,
             buffer_bytes,
             floors,
-            partitions: HashMap::new(),
+            workers: HashMap::new(),
+            last_worker: 0,
             finishing: HashMap::new(),
-            stopped: HashSet::new(),
             ends,
             ended,
         }
@@ -354,7 +357,7 @@ impl Dispatcher {
                 biased;
                 () = &mut shutdown => return,
                 Some(event) = assignments.recv() => self.on_assignment(consumer, event),
-                Some((tp, end)) = self.ended.recv() => self.on_end(consumer, tp, end),
+                Some((tp, id, end)) = self.ended.recv() => self.on_end(consumer, tp, id, end),
                 Ok(()) = self.live.changed() => self.on_live(consumer),
                 Some(request) = self.resumes.recv() => self.on_resume(consumer, &request),
                 message = consumer.recv() => match message {
@@ -380,29 +383,38 @@ impl Dispatcher {
     }
 
     fn route(&mut self, consumer: &Consumer, tp: TopicPartition, record: Record) {
-        if self.stopped.contains(&tp) {
+        match self.states.state(&tp) {
+            Some(State::Fetching | State::Behind) => {}
             // Not stored: it is consumed again once the partition is resumed.
-            return;
+            Some(State::Stopped { .. }) => return,
+            // librdkafka hands out records of assigned partitions only, so
+            // the assignment event is late: never drop what it fetched.
+            None => {
+                tracing::debug!(topic = %tp.0, partition = tp.1, "A record before its assignment event");
+                let pauses = self.states.assign(std::slice::from_ref(&tp));
+                apply(consumer, pauses);
+            }
         }
         let limits = self.limits();
-        let partition = match self.partitions.get_mut(&tp) {
-            Some(partition) => partition,
+        let worker = match self.workers.get_mut(&tp) {
+            Some(worker) => worker,
             None => {
-                let partition = self.spawn(tp.clone());
-                self.partitions.entry(tp.clone()).or_insert(partition)
+                let worker = self.spawn(tp.clone());
+                self.workers.entry(tp.clone()).or_insert(worker)
             }
         };
-        let (bytes, records) = partition.backlog.add(&record);
+        let (bytes, records) = worker.backlog.add(&record);
         // Fails only when the worker has ended (stopped); the record is not stored.
-        let _ = partition.input.send(record);
-        if limits.full((bytes, records)) && !partition.paused {
+        let _ = worker.input.send(record);
+        if limits.full((bytes, records))
+            && let Some(pause) = self.states.behind(&tp)
+        {
             tracing::debug!(topic = %tp.0, partition = tp.1, bytes, records, "Worker behind; pausing the partition");
-            source::set_paused(consumer, &tp, true);
-            partition.paused = true;
+            apply(consumer, [pause]);
         }
     }
 
-    fn spawn(&mut self, tp: TopicPartition) -> Partition {
+    fn spawn(&mut self, tp: TopicPartition) -> Worker {
         let (input, receiver) = mpsc::unbounded_channel();
         let backlog = Backlog::default();
         let worker_backlog = backlog.clone();
@@ -411,6 +423,8 @@ impl Dispatcher {
         let shared = self.shared.clone();
         let ends = self.ends.clone();
         let worker_revoked = revoked.clone();
+        self.last_worker += 1;
+        let id = self.last_worker;
         let handle = tokio::spawn(async move {
             // A re-assigned partition waits for its previous worker, so
             // batches of one partition never overlap.
@@ -419,12 +433,12 @@ impl Dispatcher {
             }
             let end =
                 worker::run(tp.clone(), receiver, worker_backlog, shared, worker_revoked).await;
-            let _ = ends.send((tp, end));
+            let _ = ends.send((tp, id, end));
         });
-        Partition {
+        Worker {
+            id,
             input,
             backlog,
-            paused: false,
             revoked,
             handle,
         }
@@ -434,7 +448,7 @@ impl Dispatcher {
     /// by this many partitions.
     fn limits(&self) -> BacklogLimits {
         BacklogLimits {
-            share: self.buffer_bytes / self.partitions.len().max(1),
+            share: self.buffer_bytes / self.workers.len().max(1),
             ..self.floors
         }
     }
@@ -442,14 +456,14 @@ impl Dispatcher {
     /// Resumes paused partitions whose backlog has drained.
     fn resume_drained(&mut self, consumer: &Consumer) {
         let limits = self.limits();
-        if self.current.paused {
-            return;
-        }
-        for (tp, partition) in &mut self.partitions {
-            if partition.paused && limits.drained(partition.backlog.size()) {
+        for tp in self.states.behind_ones() {
+            let drained = self
+                .workers
+                .get(&tp)
+                .is_none_or(|worker| limits.drained(worker.backlog.size()));
+            if drained && let Some(pause) = self.states.caught_up(&tp) {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
-                source::set_paused(consumer, tp, false);
-                partition.paused = false;
+                apply(consumer, [pause]);
             }
         }
     }
@@ -458,58 +472,69 @@ impl Dispatcher {
         match event {
             Assignment::Assigned(list) => {
                 tracing::info!(partitions = ?list, "Partitions assigned");
-                for tp in list.iter().filter(|tp| self.stopped.contains(*tp)) {
-                    source::set_paused(consumer, tp, true);
-                }
-                self.assigned.extend(list);
-                self.on_assigned(consumer);
+                let pauses = self.states.assign(&list);
+                apply(consumer, pauses);
+                self.readiness.set(true);
+                self.publish_partitions();
             }
             Assignment::Revoked(list) => {
                 tracing::info!(partitions = ?list, "Partitions revoked");
-                for tp in &list {
-                    self.assigned.remove(tp);
-                }
+                self.states.revoke(&list);
                 self.publish_partitions();
                 for tp in list {
-                    if let Some(partition) = self.partitions.remove(&tp) {
-                        partition.revoked.cancel();
-                        self.finishing.insert(tp, partition.handle);
+                    if let Some(worker) = self.workers.remove(&tp) {
+                        worker.revoked.cancel();
+                        self.finishing.insert(tp, worker.handle);
                     }
                 }
             }
         }
     }
 
-    fn on_end(&mut self, consumer: &Consumer, tp: TopicPartition, end: End) {
-        if let End::Stopped(why) = end {
-            match &why {
-                Stop::Policy(_) => {
-                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on")
-                }
-                Stop::Refused(_) => {
-                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: Kafka refused a write for good; its batch is not committed, the others go on")
-                }
-                Stop::Target(_) => {
-                    tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: the target kept failing; its batch is not committed or dead-lettered")
-                }
-            }
-            source::set_paused(consumer, &tp, true);
-            self.partitions.remove(&tp);
-            self.stopped.insert(tp.clone());
-            self.failures.insert(tp, why);
-            self.publish_partitions();
+    fn on_end(&mut self, consumer: &Consumer, tp: TopicPartition, id: u64, end: End) {
+        let End::Stopped { why, at } = end else {
+            return;
+        };
+        // A worker of an earlier assignment: its partition was revoked, and
+        // whoever owns it now decides about it.
+        if self.workers.get(&tp).is_none_or(|worker| worker.id != id) {
+            tracing::info!(topic = %tp.0, partition = tp.1, reason = %why, "A revoked partition's last batch failed; its next owner retries it");
+            return;
         }
+        self.workers.remove(&tp);
+        match &why {
+            Stop::Policy(_) => {
+                tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped by failure_policy = \"stop\"; the others go on")
+            }
+            Stop::Refused(_) => {
+                tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: Kafka refused a write for good; its batch is not committed, the others go on")
+            }
+            Stop::Target(_) => {
+                tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: the target kept failing; its batch is not committed or dead-lettered")
+            }
+        }
+        if let Some(pause) = self.states.stop(&tp, why, at) {
+            apply(consumer, [pause]);
+        }
+        self.publish_partitions();
     }
 
     /// Closes every worker's input and waits for all of them.
     async fn close(self) {
         let mut handles: Vec<JoinHandle<()>> = self.finishing.into_values().collect();
-        for (_, partition) in self.partitions {
-            drop(partition.input);
-            handles.push(partition.handle);
+        for (_, worker) in self.workers {
+            drop(worker.input);
+            handles.push(worker.handle);
         }
         for handle in handles {
             let _ = handle.await;
         }
+    }
+}
+
+/// Sets librdkafka's pause flags to what the partitions' states say.
+fn apply(consumer: &Consumer, pauses: impl IntoIterator<Item = Pause>) {
+    for (tp, paused) in pauses {
+        source::set_paused(consumer, &tp, paused);
     }
 }

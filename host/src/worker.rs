@@ -215,8 +215,14 @@ fn chain_name(plugins: &[Arc<Plugin>]) -> String {
 pub(crate) enum End {
     /// Its input closed (shutdown) or it was revoked.
     Finished,
-    /// A batch could not be handled; the partition stops.
-    Stopped(Stop),
+    /// A batch could not be handled; the partition stops, to start again
+    /// at the failed batch's first offset `at`.
+    Stopped {
+        /// Why.
+        why: Stop,
+        /// The failed batch's first offset.
+        at: i64,
+    },
 }
 
 /// Why a partition stopped. Its failed batch is not committed either way.
@@ -282,9 +288,10 @@ pub(crate) async fn run(
             return End::Finished;
         };
         backlog.remove(&batch);
+        let first_offset = batch.first().map_or(0, |r| r.offset);
         let next_offset = batch.last().map_or(0, |r| r.offset + 1);
         // Every log line of the batch's journey carries where it came from.
-        let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = batch[0].offset, records = batch.len(), flush = reason.as_str());
+        let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = first_offset, records = batch.len(), flush = reason.as_str());
         metrics::batch_flushed(reason.as_str(), batch.len());
         // One snapshot of the runtime settings for the whole batch: a
         // `fcsink set` meanwhile applies from the next batch on, never to
@@ -292,7 +299,12 @@ pub(crate) async fn run(
         let live = shared.live();
         match handle_batch(batch, &live, &shared).instrument(span).await {
             BatchEnd::Handled => source::store(&shared.consumer, &tp, next_offset),
-            BatchEnd::Stop(why) => return End::Stopped(why),
+            BatchEnd::Stop(why) => {
+                return End::Stopped {
+                    why,
+                    at: first_offset,
+                };
+            }
             BatchEnd::Abandoned => return End::Finished,
         }
     }
