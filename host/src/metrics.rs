@@ -285,7 +285,7 @@ pub fn render() -> String {
         let name = "fcsink_partitions_stopped";
         let _ = writeln!(
             out,
-            "# HELP {name} Assigned partitions stopped, by cause (failure_policy, target, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
+            "# HELP {name} Assigned partitions stopped, by cause (failure_policy, target, panic, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
         );
         for (labels, value) in stopped.iter() {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");

@@ -512,6 +512,9 @@ impl Dispatcher {
             Stop::Target(_) => {
                 tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: the target kept failing; its batch is not committed or dead-lettered")
             }
+            Stop::Panic(_) => {
+                tracing::error!(topic = %tp.0, partition = tp.1, reason = %why, "Partition stopped: its worker panicked; its batch is not committed, the others go on")
+            }
         }
         if let Some(pause) = self.states.stop(&tp, why, at) {
             apply(consumer, [pause]);

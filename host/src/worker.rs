@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures::FutureExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -235,6 +236,31 @@ pub(crate) enum Stop {
     /// The target kept failing (authentication, not found) for
     /// `delivery.target_failure_timeout_ms`; no record was at fault.
     Target(Failure),
+    /// The worker panicked: a bug in fcsink, not in the records.
+    Panic(String),
+}
+
+impl Stop {
+    /// The `cause` label of `fcsink_partitions_stopped`, and its `code`.
+    pub(crate) fn labels(&self) -> (&'static str, String) {
+        match self {
+            Stop::Policy(_) => ("failure_policy", String::new()),
+            Stop::Refused(refused) => (refused.role.as_str(), refused.code_name()),
+            Stop::Target(failure) => ("target", failure.code.clone()),
+            Stop::Panic(_) => ("panic", String::new()),
+        }
+    }
+
+    /// Why the partition's stop makes the instance unready (`/readyz`);
+    /// `None` for a stop the failure policy asked for.
+    pub(crate) fn unready_because(&self) -> Option<&'static str> {
+        match self {
+            Stop::Policy(_) => None,
+            Stop::Refused(_) => Some("Kafka refused a write"),
+            Stop::Target(_) => Some("the target kept failing (authentication or not found)"),
+            Stop::Panic(_) => Some("fcsink's worker panicked"),
+        }
+    }
 }
 
 impl std::fmt::Display for Stop {
@@ -246,6 +272,7 @@ impl std::fmt::Display for Stop {
                 f,
                 "the target kept failing for delivery.target_failure_timeout_ms: {failure}"
             ),
+            Stop::Panic(message) => write!(f, "the partition's worker panicked: {message}"),
         }
     }
 }
@@ -297,7 +324,19 @@ pub(crate) async fn run(
         // `fcsink set` meanwhile applies from the next batch on, never to
         // half of this one's requests or retries.
         let live = shared.live();
-        match handle_batch(batch, &live, &shared).instrument(span).await {
+        // A panic while handling the batch (a bug in fcsink or in a target)
+        // stops this partition with the panic as its reason; the process
+        // and the other partitions go on.
+        let handled = std::panic::AssertUnwindSafe(handle_batch(batch, &live, &shared))
+            .catch_unwind()
+            .instrument(span)
+            .await
+            .unwrap_or_else(|panic| {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(topic = %tp.0, partition = tp.1, panic = %message, "A batch's worker panicked");
+                BatchEnd::Stop(Stop::Panic(message))
+            });
+        match handled {
             BatchEnd::Handled => source::store(&shared.consumer, &tp, next_offset),
             BatchEnd::Stop(why) => {
                 return End::Stopped {
@@ -308,6 +347,15 @@ pub(crate) async fn run(
             BatchEnd::Abandoned => return End::Finished,
         }
     }
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// transform → invoke (with retries) → dead letters.

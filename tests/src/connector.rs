@@ -2,6 +2,8 @@
 //! `fcsink::pipeline`) or as a real process that can be killed.
 
 use std::future::Future;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -300,4 +302,25 @@ pub fn position(record: &serde_json::Value) -> (i64, i64) {
         record["partition"].as_i64().unwrap(),
         record["offset"].as_i64().unwrap(),
     )
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+    listener.local_addr().expect("a bound address").port()
+}
+
+/// A plain HTTP/1.0 GET on loopback `port` (the operations endpoint):
+/// status and body, or `None` when nothing answers.
+pub async fn http_get(port: u16, path: &'static str) -> Option<(u16, String)> {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split(' ').nth(1)?.parse().ok()?;
+        Some((status, response.split_once("\r\n\r\n")?.1.to_string()))
+    })
+    .await
+    .expect("the GET thread does not panic")
 }

@@ -3,9 +3,10 @@
 //! (it has joined the group, is not shutting down, and no partition is
 //! stopped because Kafka refused a write).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use axum::Router;
@@ -23,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Default)]
 pub struct Readiness {
     ready: AtomicBool,
-    refused_writes: AtomicUsize,
-    failing_target: AtomicUsize,
+    /// Stopped partitions that make the instance unready, counted by why
+    /// they stopped ("Kafka refused a write" …).
+    stopped: Mutex<BTreeMap<&'static str, usize>>,
 }
 
 impl Readiness {
@@ -33,14 +35,13 @@ impl Readiness {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    /// How many assigned partitions a refused write stops.
-    pub fn set_refused_writes(&self, partitions: usize) {
-        self.refused_writes.store(partitions, Ordering::Relaxed);
-    }
-
-    /// How many assigned partitions a failing target stops.
-    pub fn set_failing_target(&self, partitions: usize) {
-        self.failing_target.store(partitions, Ordering::Relaxed);
+    /// The assigned partitions stopped for a reason that needs an operator,
+    /// counted by reason.
+    pub fn set_stopped(&self, stopped: BTreeMap<&'static str, usize>) {
+        *self
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = stopped;
     }
 
     /// Whether it is ready.
@@ -50,21 +51,20 @@ impl Readiness {
 
     /// Why it is not ready, when it is not.
     fn why_not(&self) -> Option<String> {
-        let refused = self.refused_writes.load(Ordering::Relaxed);
-        let failing = self.failing_target.load(Ordering::Relaxed);
         if !self.ready.load(Ordering::Relaxed) {
-            Some("not ready\n".into())
-        } else if refused > 0 {
-            Some(format!(
-                "not ready: {refused} partition(s) stopped because Kafka refused a write; see fcsink status\n"
-            ))
-        } else if failing > 0 {
-            Some(format!(
-                "not ready: {failing} partition(s) stopped because the target kept failing (authentication or not found); see fcsink status\n"
-            ))
-        } else {
-            None
+            return Some("not ready\n".into());
         }
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reasons: Vec<String> = stopped
+            .iter()
+            .filter(|(_, count)| **count > 0)
+            .map(|(why, count)| format!("{count} partition(s) stopped because {why}"))
+            .collect();
+        (!reasons.is_empty())
+            .then(|| format!("not ready: {}; see fcsink status\n", reasons.join(", ")))
     }
 }
 
@@ -124,10 +124,15 @@ mod tests {
         assert!(!readiness.get(), "not ready before an assignment");
         readiness.set(true);
         assert!(readiness.get());
-        readiness.set_refused_writes(2);
+        readiness.set_stopped(BTreeMap::from([("Kafka refused a write", 2)]));
         assert!(!readiness.get());
-        assert!(readiness.why_not().unwrap().contains("2 partition(s)"));
-        readiness.set_refused_writes(0);
+        assert!(
+            readiness
+                .why_not()
+                .unwrap()
+                .contains("2 partition(s) stopped because Kafka refused a write")
+        );
+        readiness.set_stopped(BTreeMap::new());
         assert!(readiness.get());
     }
 }

@@ -2,6 +2,7 @@
 //! resuming partitions stopped by the failure policy, runtime settings that
 //! the dispatcher applies (concurrency), and the state it publishes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::Offset;
@@ -95,24 +96,12 @@ impl Dispatcher {
     /// The assigned partitions that are stopped, in `/metrics` by cause and
     /// code; `/readyz` fails while a refused write or a failing target stops one.
     fn publish_stops(&self) {
-        let stops: Vec<(&'static str, String)> = self
-            .stops()
-            .map(|stop| match stop {
-                Stop::Policy(_) => ("failure_policy", String::new()),
-                Stop::Refused(refused) => (refused.role.as_str(), refused.code_name()),
-                Stop::Target(failure) => ("target", failure.code.clone()),
-            })
-            .collect();
-        let refused = self
-            .stops()
-            .filter(|stop| matches!(stop, Stop::Refused(_)))
-            .count();
-        let target = self
-            .stops()
-            .filter(|stop| matches!(stop, Stop::Target(_)))
-            .count();
+        let stops: Vec<(&'static str, String)> = self.stops().map(Stop::labels).collect();
+        let mut unready = BTreeMap::new();
+        for why in self.stops().filter_map(Stop::unready_because) {
+            *unready.entry(why).or_default() += 1;
+        }
         metrics::partitions_stopped(&stops);
-        self.readiness.set_refused_writes(refused);
-        self.readiness.set_failing_target(target);
+        self.readiness.set_stopped(unready);
     }
 }

@@ -10,3 +10,5 @@ mod records;
 mod produce;
 // Targets that redirect, answer without end, refuse AssumeRole or authentication.
 mod targets;
+// A worker that panics: only its partition stops, with the panic as the reason.
+mod worker_panic;

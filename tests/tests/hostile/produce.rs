@@ -4,8 +4,6 @@
 //! a dead letter too large is stripped alone, the others of its batch go whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,30 +11,13 @@ use fc_emulator::{Emulator, Fault};
 use fcsink::config::Settings;
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, Process, delivered, position, wait_until};
+use fcsink_tests::connector::{
+    self, Process, delivered, free_port, http_get, position, wait_until,
+};
 use fcsink_tests::ledger::Position;
 
 const WAIT: Duration = Duration::from_secs(60);
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A plain HTTP/1.0 GET on the operations endpoint: status and body.
-async fn get(port: u16, path: &'static str) -> Option<(u16, String)> {
-    tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let status = response.split(' ').nth(1)?.parse().ok()?;
-        Some((status, response.split_once("\r\n\r\n")?.1.to_string()))
-    })
-    .await
-    .unwrap()
-}
 
 /// Writes the connector's config (quick status, `extra` tables appended).
 fn write_config(
@@ -137,9 +118,9 @@ async fn a_missing_dead_letter_topic_stops_only_its_partition_visibly_and_loses_
         reason.contains("delivery.create_topics = false"),
         "{reason}"
     );
-    let (ready, why) = get(port, "/readyz").await.expect("/readyz answers");
+    let (ready, why) = http_get(port, "/readyz").await.expect("/readyz answers");
     assert_eq!(ready, 503, "{why}");
-    let (_, metrics) = get(port, "/metrics").await.expect("/metrics answers");
+    let (_, metrics) = http_get(port, "/metrics").await.expect("/metrics answers");
     assert!(
         metrics.contains(
             "fcsink_partitions_stopped{cause=\"dead-letter\",code=\"UnknownTopicOrPartition\"} 1\n"
@@ -225,7 +206,7 @@ async fn only_the_dead_letter_too_large_is_stripped_the_others_of_its_batch_go_w
         broker.committed_offsets("connect-strip", "strip").await == BTreeMap::from([(0, 3)])
     })
     .await;
-    let (_, metrics) = get(port, "/metrics").await.expect("/metrics answers");
+    let (_, metrics) = http_get(port, "/metrics").await.expect("/metrics answers");
     assert!(
         metrics.contains("fcsink_records_stripped_total{topic=\"dead-letter\"} 1\n"),
         "{metrics}"

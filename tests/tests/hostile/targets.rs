@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,29 +14,10 @@ use fc_emulator::Fault;
 use fcsink::config::Settings;
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, Process, Running, wait_until};
+use fcsink_tests::connector::{self, Process, Running, free_port, http_get, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A plain HTTP/1.0 GET on the operations endpoint: status and body.
-async fn get(port: u16, path: &'static str) -> Option<(u16, String)> {
-    tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let status = response.split(' ').nth(1)?.parse().ok()?;
-        Some((status, response.split_once("\r\n\r\n")?.1.to_string()))
-    })
-    .await
-    .unwrap()
-}
 
 /// `n` JSON records on partition `partition` of `topic`.
 async fn produce(broker: &Broker, topic: &str, partitions: i32, n: usize) {
@@ -383,9 +364,9 @@ async fn a_target_refusing_for_longer_stops_the_partition_visibly() {
         "{reasons:?}"
     );
     assert!(reasons[0].contains("403"), "{reasons:?}");
-    let (ready, why) = get(port, "/readyz").await.expect("/readyz answers");
+    let (ready, why) = http_get(port, "/readyz").await.expect("/readyz answers");
     assert_eq!(ready, 503, "{why}");
-    let (_, metrics) = get(port, "/metrics").await.expect("/metrics answers");
+    let (_, metrics) = http_get(port, "/metrics").await.expect("/metrics answers");
     assert!(
         metrics.contains("fcsink_partitions_stopped{cause=\"target\",code=\"InjectedFault\"} 1\n"),
         "{metrics}"
