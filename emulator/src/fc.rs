@@ -106,6 +106,9 @@ async fn invoke(
         auth::verify_fc3_body(&parts.headers, &body)?;
     }
 
+    state
+        .fc_started
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let decision = state.faults.decide(&body);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;

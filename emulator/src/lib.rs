@@ -178,6 +178,7 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
         faults: Default::default(),
         assume_role_calls: Default::default(),
         sts_requests: Default::default(),
+        fc_started: Default::default(),
         sts_nonces: Default::default(),
     });
     let app = router(Arc::clone(&shared));
@@ -293,6 +294,12 @@ impl Emulator {
     /// How many requests STS received, refused ones included.
     pub fn sts_requests(&self) -> u64 {
         self.shared.sts_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many FC invocations have started (passed authentication), slow
+    /// ones included before they are answered and recorded.
+    pub fn fc_started(&self) -> u64 {
+        self.shared.fc_started.load(Ordering::SeqCst)
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits.

@@ -35,6 +35,9 @@ pub struct Shared {
     pub assume_role_calls: AtomicU64,
     /// How many requests STS received, refused ones included.
     pub sts_requests: AtomicU64,
+    /// How many FC invocations passed authentication, before any injected
+    /// latency (so a test knows a slow call is under way).
+    pub fc_started: AtomicU64,
     /// `SignatureNonce`s already used with STS, to refuse replays.
     pub sts_nonces: Mutex<HashSet<String>>,
 }

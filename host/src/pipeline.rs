@@ -186,13 +186,23 @@ pub async fn run_with_target(
     );
     dispatcher.run(&consumer, assignments, shutdown).await;
 
-    // Drain: close inputs, cut retry waits short, wait for the workers.
+    // Drain: no new batch starts and retry waits are cut short; the batches
+    // in flight finish within the grace.
     readiness.set(false);
     dispatcher
         .board
         .update(|status| status.state = "stopping".into());
     shared.shutdown.cancel();
-    dispatcher.close().await;
+    let grace = settings.operations.shutdown_grace;
+    if tokio::time::timeout(grace, dispatcher.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "Batches still in flight after operations.shutdown_grace_ms; leaving them uncommitted for the next owner"
+        );
+    }
     drop(shared);
     close_kafka(consumer, producer).await;
     operations.cancel();

@@ -306,9 +306,12 @@ pub(crate) async fn run(
 ) -> End {
     loop {
         let batch_settings = shared.live().batch;
+        // At shutdown or revoke no new batch starts: what is queued stays
+        // uncommitted, for the next owner.
         let next = tokio::select! {
             biased;
             () = revoked.cancelled() => return End::Finished,
+            () = shared.shutdown.cancelled() => return End::Finished,
             next = batch::next_batch(&mut input, &batch_settings) => next,
         };
         let Some((batch, reason)) = next else {
@@ -360,7 +363,12 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// transform → invoke (with retries) → dead letters.
 async fn handle_batch(batch: Vec<Record>, live: &Live, shared: &Shared) -> BatchEnd {
-    let (permit, chain) = shared.chains.acquire().await;
+    let (permit, chain) = tokio::select! {
+        biased;
+        // A batch still waiting for its turn is not in flight yet.
+        () = shared.shutdown.cancelled() => return BatchEnd::Abandoned,
+        acquired = shared.chains.acquire() => acquired,
+    };
     let source = batch.clone();
     let started = Instant::now();
     let plugin_names = chain_name(&shared.chains.plugins);

@@ -661,3 +661,60 @@ async fn a_slow_function_pauses_the_partition_and_nothing_is_lost_or_reordered()
         "every record once, in order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_batch_in_flight_and_leaves_the_queue_to_the_next_owner() {
+    let (broker, emulator) = setup("drain", 1).await;
+    emulator.inject(Fault::latency(Duration::from_millis(1500)));
+    produce_numbered(&broker, "drain", 1, 20).await;
+    let config = connector::config(
+        "drain",
+        &broker,
+        &emulator,
+        "drain",
+        "send_mode = \"sync\"",
+        "[batch]\nsize = 2\nlinger_ms = 50",
+    );
+    let running = Running::start(&config);
+    wait_delivered(&emulator, 2).await;
+    // The second batch is in flight, eight more are queued.
+    running.stop().await.unwrap();
+    let positions: Vec<_> = delivered(&emulator).iter().map(position).collect();
+    let handled = positions.len() as i64;
+    assert!(
+        (2..=6).contains(&handled),
+        "only the batches in flight at the signal finish: {positions:?}"
+    );
+    assert_eq!(positions, (0..handled).map(|o| (0, o)).collect::<Vec<_>>());
+    // What was delivered is committed; the rest is left for the next owner.
+    let committed = broker.committed_offsets("connect-drain", "drain").await;
+    assert_eq!(committed, BTreeMap::from([(0, handled)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_slower_than_the_shutdown_grace_is_left_uncommitted() {
+    let (broker, emulator) = setup("grace", 1).await;
+    produce_numbered(&broker, "grace", 1, 4).await;
+    emulator.inject(Fault::latency(Duration::from_secs(20)).times(1));
+    let config = connector::config(
+        "grace",
+        &broker,
+        &emulator,
+        "grace",
+        "send_mode = \"sync\"\ntimeout_ms = 30000",
+        "[batch]\nsize = 10\nlinger_ms = 50\n\n[operations]\nshutdown_grace_ms = 1000",
+    )
+    .replace("timeout_ms = 10000\n", "");
+    let running = Running::start(&config);
+    wait_until("the slow call under way", WAIT, || async {
+        emulator.fc_started() > 0
+    })
+    .await;
+    running.stop().await.unwrap();
+    assert!(
+        delivered(&emulator).is_empty(),
+        "the stop did not wait for the slow call"
+    );
+    let committed = broker.committed_offsets("connect-grace", "grace").await;
+    assert_eq!(committed.get(&0), None, "{committed:?}");
+}

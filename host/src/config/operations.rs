@@ -11,6 +11,9 @@ use super::{ConfigError, int_in};
 /// How often an instance publishes its state when nothing changes.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long a shutdown waits for the batches in flight.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// `[operations]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +21,7 @@ pub struct RawOperations {
     pub listen: Option<String>,
     pub status_interval_ms: Option<i64>,
     pub control: Option<bool>,
+    pub shutdown_grace_ms: Option<i64>,
 }
 
 /// The validated `[operations]` table.
@@ -34,6 +38,9 @@ pub struct OperationsSettings {
     /// Consume up to the end offsets present at start, then stop
     /// (`fcsink run --until-end`; not a file setting).
     pub until_end: bool,
+    /// How long a shutdown waits for the batches in flight before it
+    /// abandons them (uncommitted, for the next owner) and exits.
+    pub shutdown_grace: Duration,
 }
 
 pub(super) fn validate(raw: RawOperations) -> Result<OperationsSettings, ConfigError> {
@@ -52,10 +59,17 @@ pub(super) fn validate(raw: RawOperations) -> Result<OperationsSettings, ConfigE
         DEFAULT_STATUS_INTERVAL.as_millis() as u64,
         200..=300_000,
     )?;
+    let grace_ms: u64 = int_in(
+        "operations.shutdown_grace_ms",
+        raw.shutdown_grace_ms,
+        DEFAULT_SHUTDOWN_GRACE.as_millis() as u64,
+        0..=600_000,
+    )?;
     Ok(OperationsSettings {
         listen,
         status_interval: Duration::from_millis(interval_ms),
         control: raw.control.unwrap_or(true),
         until_end: false,
+        shutdown_grace: Duration::from_millis(grace_ms),
     })
 }
