@@ -5,6 +5,7 @@ mod kafka;
 mod operations;
 mod raw;
 mod rules;
+pub mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::transform::{Limits, PluginSpec};
 pub use kafka::KafkaProperties;
 pub use operations::{DEFAULT_STATUS_INTERVAL, OperationsSettings};
 pub use raw::RawConfig;
-pub(crate) use rules::{default_request_bytes, int_in, one_of, plugin_spec};
+pub(crate) use rules::{default_request_bytes, int_in, plugin_spec};
 
 /// Records per invocation when `batch.size` is unset (the managed connector's default).
 pub const DEFAULT_BATCH_SIZE: usize = 20;

@@ -181,12 +181,7 @@ fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
             ("latest", StartFrom::Latest),
         ],
     )?;
-    let concurrency = int_in(
-        "source.concurrency",
-        raw.concurrency,
-        DEFAULT_CONCURRENCY,
-        1..=1024,
-    )?;
+    let concurrency = runtime::CONCURRENCY.read(raw.concurrency, DEFAULT_CONCURRENCY)?;
     let buffer_mb: usize = int_in(
         "source.buffer_mb",
         raw.buffer_mb,
@@ -232,24 +227,16 @@ pub(crate) fn default_request_bytes(target: &TargetSettings, mode: SendMode) -> 
 fn batch(raw: &RawBatch, target: &TargetSettings) -> Result<BatchSettings> {
     let default_bytes = default_request_bytes(target, target.send_mode());
     Ok(BatchSettings {
-        max_records: int_in(
-            "batch.size",
-            raw.size,
-            DEFAULT_BATCH_SIZE,
-            1..=MAX_BATCH_SIZE as i64,
-        )?,
+        max_records: runtime::BATCH_SIZE.read(raw.size, DEFAULT_BATCH_SIZE)?,
         max_bytes: int_in(
             "batch.max_request_bytes",
             raw.max_request_bytes,
             default_bytes,
             1024..=MAX_REQUEST_BYTES as i64,
         )?,
-        linger: Duration::from_millis(int_in(
-            "batch.linger_ms",
-            raw.linger_ms,
-            DEFAULT_LINGER.as_millis() as u64,
-            0..=300_000,
-        )?),
+        linger: Duration::from_millis(
+            runtime::BATCH_LINGER_MS.read(raw.linger_ms, DEFAULT_LINGER.as_millis() as u64)?,
+        ),
     })
 }
 
@@ -525,11 +512,10 @@ fn lambda_settings(raw: RawLambda) -> Result<LambdaSettings> {
             )
         })
         .transpose()?;
-    let send_mode = one_of(
+    let send_mode = runtime::SEND_MODE.read(
         "target.lambda.invocation_type",
         raw.invocation_type.as_deref(),
         SendMode::Sync,
-        &[("sync", SendMode::Sync), ("async", SendMode::Async)],
     )?;
     Ok(LambdaSettings {
         endpoint,
@@ -756,11 +742,10 @@ fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
         ok,
         "must be a version or alias: letters, digits, '_' and '-'",
     )?;
-    let send_mode = one_of(
+    let send_mode = runtime::SEND_MODE.read(
         "target.fc.send_mode",
         raw.send_mode.as_deref(),
         SendMode::Async,
-        &[("async", SendMode::Async), ("sync", SendMode::Sync)],
     )?;
     let default_timeout_ms = match send_mode {
         SendMode::Sync => 300_000,
@@ -898,7 +883,7 @@ fn delivery(raw: RawDelivery, name: &str, target: &TargetSettings) -> Result<Del
         None => None,
     };
     Ok(DeliverySettings {
-        retries: int_in("delivery.retries", raw.retries, DEFAULT_RETRIES, 0..=10)?,
+        retries: runtime::DELIVERY_RETRIES.read(raw.retries, DEFAULT_RETRIES)?,
         target_failure_timeout: Duration::from_millis(int_in(
             "delivery.target_failure_timeout_ms",
             raw.target_failure_timeout_ms,
@@ -936,14 +921,10 @@ fn failure_policy(raw: &RawDelivery, lambda: bool) -> Result<(FailurePolicy, boo
             ],
         ),
         (policy, None) => {
-            let policy = one_of(
-                "delivery.failure_policy",
+            let policy = runtime::FAILURE_POLICY.read(
+                runtime::FAILURE_POLICY.key,
                 policy.as_deref(),
                 FailurePolicy::Continue,
-                &[
-                    ("continue", FailurePolicy::Continue),
-                    ("stop", FailurePolicy::Stop),
-                ],
             )?;
             // Confluent Cloud's Lambda sink logs errors by default.
             Ok((

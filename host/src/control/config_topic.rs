@@ -27,7 +27,7 @@ use crate::source::METADATA_TIMEOUT;
 pub enum Entry {
     /// A runtime setting; `None` removes the override.
     Setting {
-        /// One of [`super::live::KEYS`].
+        /// One of [`crate::config::runtime::keys`].
         key: String,
         /// The new value.
         value: Option<String>,

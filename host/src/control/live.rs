@@ -7,35 +7,25 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::config::runtime::{
+    self, BATCH_LINGER_MS, BATCH_SIZE, CONCURRENCY, DELIVERY_RETRIES, FAILURE_POLICY, PAUSED,
+    SEND_MODE,
+};
 use crate::config::{
-    self, BatchSettings, ConfigError, FailurePolicy, MAX_BATCH_SIZE, SendMode, Settings,
-    TargetSettings,
+    self, BatchSettings, ConfigError, FailurePolicy, SendMode, Settings, TargetSettings,
 };
 use crate::retry::RetryPolicy;
 
-/// The keys `fcsink set` accepts, with the values each takes.
-pub const KEYS: &[(&str, &str)] = &[
-    ("batch.size", "records per invocation, 1-5000"),
-    ("batch.linger_ms", "0-300000"),
-    ("delivery.retries", "0-10"),
-    ("delivery.failure_policy", "continue | stop"),
-    ("send_mode", "async | sync (FC and Lambda targets)"),
-    ("source.concurrency", "batches in flight at once, 1-1024"),
-    (
-        "paused",
-        "true | false (what `fcsink pause` and `resume` set)",
-    ),
-];
-
-/// Whether `key` is one of [`KEYS`].
+/// Whether `key` is one that `fcsink set` may change.
 ///
 /// # Errors
 /// Naming the keys that are.
 pub fn known(key: &str) -> Result<(), ConfigError> {
-    if KEYS.iter().any(|(k, _)| *k == key) {
+    let keys = runtime::keys();
+    if keys.iter().any(|(k, _)| *k == key) {
         return Ok(());
     }
-    let keys: Vec<_> = KEYS.iter().map(|(k, _)| *k).collect();
+    let keys: Vec<_> = keys.iter().map(|(k, _)| *k).collect();
     Err(ConfigError::invalid(
         key,
         format!(
@@ -102,41 +92,15 @@ impl Live {
         key: &str,
         value: &str,
     ) -> Result<(), ConfigError> {
-        let number = || {
-            value.trim().parse::<i64>().map_err(|_| {
-                ConfigError::invalid(key, format!("must be a whole number (got {value:?})"))
-            })
-        };
         match key {
-            "batch.size" => {
-                self.batch.max_records =
-                    config::int_in(key, Some(number()?), 0, 1..=MAX_BATCH_SIZE as i64)?;
+            k if k == BATCH_SIZE.key => self.batch.max_records = BATCH_SIZE.parse(value)?,
+            k if k == BATCH_LINGER_MS.key => {
+                self.batch.linger = Duration::from_millis(BATCH_LINGER_MS.parse(value)?);
             }
-            "batch.linger_ms" => {
-                let ms: u64 = config::int_in(key, Some(number()?), 0, 0..=300_000)?;
-                self.batch.linger = Duration::from_millis(ms);
-            }
-            "delivery.retries" => {
-                self.retry.retries = config::int_in(key, Some(number()?), 0, 0..=10)?;
-            }
-            "delivery.failure_policy" => {
-                self.failure_policy = config::one_of(
-                    key,
-                    Some(value),
-                    FailurePolicy::Continue,
-                    &[
-                        ("continue", FailurePolicy::Continue),
-                        ("stop", FailurePolicy::Stop),
-                    ],
-                )?;
-            }
-            "send_mode" => {
-                let mode = config::one_of(
-                    key,
-                    Some(value),
-                    SendMode::Async,
-                    &[("async", SendMode::Async), ("sync", SendMode::Sync)],
-                )?;
+            k if k == DELIVERY_RETRIES.key => self.retry.retries = DELIVERY_RETRIES.parse(value)?,
+            k if k == FAILURE_POLICY.key => self.failure_policy = FAILURE_POLICY.parse(value)?,
+            k if k == SEND_MODE.key => {
+                let mode = SEND_MODE.parse(value)?;
                 if matches!(settings.target, TargetSettings::Http(_)) && mode == SendMode::Async {
                     return Err(ConfigError::invalid(key, "an HTTP target is always sync"));
                 }
@@ -149,13 +113,8 @@ impl Live {
                 }
                 self.send_mode = mode;
             }
-            "source.concurrency" => {
-                self.concurrency = config::int_in(key, Some(number()?), 1, 1..=1024)?;
-            }
-            "paused" => {
-                self.paused =
-                    config::one_of(key, Some(value), false, &[("true", true), ("false", false)])?;
-            }
+            k if k == CONCURRENCY.key => self.concurrency = CONCURRENCY.parse(value)?,
+            k if k == PAUSED.key => self.paused = PAUSED.parse(value)?,
             _ => return known(key),
         }
         Ok(())
@@ -163,28 +122,20 @@ impl Live {
 
     /// Every key with its current value, as `fcsink status` shows them.
     pub fn describe(&self) -> BTreeMap<String, String> {
-        let name = |mode| match mode {
-            SendMode::Async => "async",
-            SendMode::Sync => "sync",
-        };
         BTreeMap::from([
-            ("batch.size".into(), self.batch.max_records.to_string()),
+            (BATCH_SIZE.key.into(), self.batch.max_records.to_string()),
             (
-                "batch.linger_ms".into(),
+                BATCH_LINGER_MS.key.into(),
                 self.batch.linger.as_millis().to_string(),
             ),
-            ("delivery.retries".into(), self.retry.retries.to_string()),
+            (DELIVERY_RETRIES.key.into(), self.retry.retries.to_string()),
             (
-                "delivery.failure_policy".into(),
-                match self.failure_policy {
-                    FailurePolicy::Continue => "continue",
-                    FailurePolicy::Stop => "stop",
-                }
-                .into(),
+                FAILURE_POLICY.key.into(),
+                FAILURE_POLICY.name(self.failure_policy).into(),
             ),
-            ("send_mode".into(), name(self.send_mode).into()),
-            ("source.concurrency".into(), self.concurrency.to_string()),
-            ("paused".into(), self.paused.to_string()),
+            (SEND_MODE.key.into(), SEND_MODE.name(self.send_mode).into()),
+            (CONCURRENCY.key.into(), self.concurrency.to_string()),
+            (PAUSED.key.into(), PAUSED.name(self.paused).into()),
         ])
     }
 }

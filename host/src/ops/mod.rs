@@ -90,7 +90,7 @@ pub enum FleetCommand {
 
 fn keys_help() -> String {
     let mut help = String::from("Keys:\n");
-    for (key, rule) in crate::control::live::KEYS {
+    for (key, rule) in crate::config::runtime::keys() {
         help.push_str(&format!("  {key:<26} {rule}\n"));
     }
     help
