@@ -9,15 +9,11 @@ use std::time::Duration;
 
 use fc_emulator::{Emulator, Fault};
 use fcsink::config::Settings;
-use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{
-    self, Process, delivered, free_port, http_get, position, wait_until,
-};
+use fcsink_tests::connector::{self, delivered, http_get, position, wait_until};
 use fcsink_tests::ledger::Position;
 
 const WAIT: Duration = Duration::from_secs(60);
-const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
 
 /// Writes the connector's config (quick status, `extra` tables appended).
 fn write_config(
@@ -36,16 +32,6 @@ fn write_config(
     )
     .unwrap();
     path
-}
-
-/// `fcsink run --listen` on a free port; returns the process and the port.
-fn run(config: &Path, log: PathBuf) -> (Process, u16) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    (
-        Process::start_with(FCSINK, config, &["--listen", &listen], log),
-        port,
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +69,7 @@ async fn a_missing_dead_letter_topic_stops_only_its_partition_visibly_and_loses_
                  [source.kafka]\n\"topic.metadata.propagation.max.ms\" = \"1000\"\n";
     let config = write_config(dir.path(), "nodlq", &broker, &emulator, "nodlq", extra);
     let settings = Settings::from_toml(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    let (mut process, port) = run(&config, dir.path().join("run.log"));
+    let (mut process, port) = super::run_listening(&config, dir.path().join("run.log"));
 
     // Partition 1 flows on.
     wait_until("partition 1 committed to its end", WAIT, || async {
@@ -95,23 +81,7 @@ async fn a_missing_dead_letter_topic_stops_only_its_partition_visibly_and_loses_
     })
     .await;
     // Partition 0 stops, and says why in the status.
-    let deadline = std::time::Instant::now() + WAIT;
-    let reason = loop {
-        let report = status::collect(&settings).await;
-        let failed = report.as_ref().ok().and_then(|r| {
-            r.partitions
-                .iter()
-                .find(|p| p.partition == 0 && p.state == "failed")
-        });
-        if let Some(p0) = failed {
-            break p0.error.clone().unwrap_or_default();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "partition 0 never failed in the status: {report:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let reason = super::failed_reason(&settings, 0).await;
     assert!(reason.contains("UnknownTopicOrPartition"), "{reason}");
     assert!(reason.contains("connect-error-nodlq"), "{reason}");
     assert!(
@@ -134,7 +104,7 @@ async fn a_missing_dead_letter_topic_stops_only_its_partition_visibly_and_loses_
 
     // With the topic there, a restart writes the dead letters and goes on.
     broker.create_topic("connect-error-nodlq", 1).await;
-    let (mut process, _) = run(&config, dir.path().join("run2.log"));
+    let (mut process, _) = super::run_listening(&config, dir.path().join("run2.log"));
     wait_until("both partitions committed to their end", WAIT, || async {
         broker.committed_offsets("connect-nodlq", "nodlq").await == BTreeMap::from([(0, 4), (1, 4)])
     })
@@ -201,7 +171,7 @@ async fn only_the_dead_letter_too_large_is_stripped_the_others_of_its_batch_go_w
     let extra = "[batch]\nsize = 10\nlinger_ms = 200\n\n[source.kafka]\n\
                  \"message.max.bytes\" = 1000000\n\"max.partition.fetch.bytes\" = 2097152\n";
     let config = write_config(dir.path(), "strip", &broker, &emulator, "strip", extra);
-    let (mut process, port) = run(&config, dir.path().join("run.log"));
+    let (mut process, port) = super::run_listening(&config, dir.path().join("run.log"));
     wait_until("the batch committed", WAIT, || async {
         broker.committed_offsets("connect-strip", "strip").await == BTreeMap::from([(0, 3)])
     })

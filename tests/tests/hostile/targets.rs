@@ -14,7 +14,7 @@ use fc_emulator::Fault;
 use fcsink::config::Settings;
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, Process, Running, free_port, http_get, wait_until};
+use fcsink_tests::connector::{self, Process, Running, http_get, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
@@ -34,16 +34,6 @@ fn write(dir: &Path, name: &str, toml: String) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).unwrap();
     path
-}
-
-/// `fcsink run --listen` on a free port; returns the process and the port.
-fn run(config: &Path, log: PathBuf) -> (Process, u16) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    (
-        Process::start_with(FCSINK, config, &["--listen", &listen], log),
-        port,
-    )
 }
 
 /// Waits until every partition of `settings`' topic is `failed` in the
@@ -200,7 +190,7 @@ async fn an_answer_without_end_is_cut_at_the_limit_and_dead_letters_with_the_rea
         "endless",
         connector::config_with_target("endless", &broker, "endless", &target, extra),
     );
-    let (mut process, _) = run(&config, dir.path().join("run.log"));
+    let (mut process, _) = super::run_listening(&config, dir.path().join("run.log"));
     wait_until("all offsets committed", WAIT, || async {
         broker.committed_offsets("connect-endless", "endless").await == BTreeMap::from([(0, 4)])
     })
@@ -357,7 +347,7 @@ async fn a_target_refusing_for_longer_stops_the_partition_visibly() {
     let toml = connector::config("forbidden", &broker, &emulator, "forbidden", "", extra);
     let settings = Settings::from_toml(&toml).unwrap();
     let config = write(dir.path(), "forbidden", toml);
-    let (mut process, port) = run(&config, dir.path().join("run.log"));
+    let (mut process, port) = super::run_listening(&config, dir.path().join("run.log"));
     let reasons = failed_reasons(&settings, 1).await;
     assert!(
         reasons[0].contains("target_failure_timeout_ms"),

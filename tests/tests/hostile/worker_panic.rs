@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use fcsink::config::{SendMode, Settings};
 use fcsink::invoke::{Response, Target, Verdict};
-use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Running, free_port, http_get, wait_until};
 use futures::future::BoxFuture;
@@ -87,23 +86,7 @@ async fn a_panicking_worker_stops_only_its_partition_with_the_panic_as_reason() 
         (0..4).map(|o| (1, o)).collect::<BTreeSet<_>>()
     );
     // Partition 0 stopped, and the status says why.
-    let deadline = std::time::Instant::now() + WAIT;
-    let reason = loop {
-        let report = status::collect(&settings).await;
-        let failed = report.as_ref().ok().and_then(|r| {
-            r.partitions
-                .iter()
-                .find(|p| p.partition == 0 && p.state == "failed")
-        });
-        if let Some(p0) = failed {
-            break p0.error.clone().unwrap_or_default();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "partition 0 never failed in the status: {report:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let reason = super::failed_reason(&settings, 0).await;
     assert!(
         reason.contains("panicked: a bug on partition 0"),
         "{reason}"
