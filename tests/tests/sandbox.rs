@@ -157,6 +157,56 @@ fn time_limit_violated_stops_the_call_and_the_host_goes_on() {
 }
 
 #[test]
+fn a_plugin_sleeping_in_wasi_is_stopped_at_the_time_limit() {
+    let runtime = Runtime::new(limits(64, 300), None).unwrap();
+    let mut chain = misbehave(&runtime, "sleep");
+    still_works(&mut chain);
+    let started = Instant::now();
+    assert_eq!(
+        failure(&mut chain, vec![record(0, "BAD")]),
+        PluginFailure::Timeout(Duration::from_millis(300))
+    );
+    // The plugin asked for 30 s; the call ends at the limit.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    still_works(&mut chain);
+}
+
+#[test]
+fn a_plugin_sleeping_in_init_is_stopped_at_the_time_limit() {
+    let runtime = Runtime::new(limits(64, 300), None).unwrap();
+    let started = Instant::now();
+    // Loading runs `init` to check the configuration.
+    let err = load(&runtime, "misbehave", &[("mode", "init-sleep")])
+        .err()
+        .expect("a plugin sleeping in init does not load");
+    assert!(
+        matches!(&err, LoadError::Init { failure: PluginFailure::Timeout(t), .. } if *t == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_answer_aliasing_one_buffer_is_refused_before_the_host_copies_it() {
+    // 2000 records pointing at one 64 KiB buffer: 125 MiB from a plugin
+    // capped at 16 MiB.
+    let runtime = Runtime::new(limits(16, 5000), None).unwrap();
+    let mut chain = misbehave(&runtime, "output-bomb");
+    let failure = failure(&mut chain, vec![record(0, "BAD")]);
+    assert_eq!(failure, PluginFailure::OutputTooLarge(16 << 20));
+    assert_eq!(failure.code(), "plugin-output-too-large");
+    still_works(&mut chain);
+}
+
+#[test]
 fn memory_cap_obeyed() {
     // A real plugin parsing 100 KB of JSON fits well under an 8 MiB cap.
     let runtime = Runtime::new(limits(8, 2000), None).unwrap();
@@ -270,6 +320,11 @@ fn reading_a_file_is_denied() {
 fn opening_a_socket_is_denied() {
     let reason = denied_reason("open-socket");
     assert!(reason.contains("127.0.0.1:9"), "{reason}");
+    // Refused when the socket is created, not only when it connects.
+    assert!(
+        reason.to_lowercase().contains("denied") || reason.to_lowercase().contains("permission"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -49,6 +49,11 @@ pub enum PluginFailure {
     /// The plugin tried to grow its memory past the cap.
     #[error("exceeded its memory cap of {0} bytes")]
     MemoryExceeded(usize),
+    /// What the plugin returned (or passed to the host in one call) is
+    /// larger than its memory cap: lists aliasing one buffer would make
+    /// the host copy it many times over.
+    #[error("returned more than its memory cap of {0} bytes")]
+    OutputTooLarge(usize),
     /// The plugin returned a different number of outcomes than it got records.
     #[error("returned {got} outcomes for {expected} records")]
     WrongOutcomeCount {
@@ -67,6 +72,7 @@ impl PluginFailure {
             PluginFailure::Trapped(_) => "plugin-trapped",
             PluginFailure::Timeout(_) => "plugin-timeout",
             PluginFailure::MemoryExceeded(_) => "plugin-memory",
+            PluginFailure::OutputTooLarge(_) => "plugin-output-too-large",
             PluginFailure::WrongOutcomeCount { .. } => "plugin-bad-result",
         }
     }
@@ -151,7 +157,10 @@ impl Runtime {
         // WASI is linked so that plugins built for wasm32-wasip2 run; the
         // context each Store gets (see `plugin.rs`) grants nothing but
         // stdout/stderr into the log.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Async, so that a plugin blocked in WASI (sleep, poll) yields
+        // instead of holding its thread and its call can be abandoned on
+        // time (`plugin.rs`, `bounded`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Transformer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

@@ -1,8 +1,10 @@
 //! One plugin: where its bytes come from, its compiled form, and a running
 //! instance of it (a `Store` with its limits).
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, Trap};
@@ -141,6 +143,11 @@ impl Plugin {
         let wasi = WasiCtx::builder()
             .stdout(log.stream(Level::Info))
             .stderr(log.stream(Level::Warn))
+            // No network at all, not even a socket that could not connect.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         let state = State {
             wasi,
@@ -151,25 +158,34 @@ impl Plugin {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.limits.deadline_ticks());
+        // What the host copies out of the plugin in one call (its answer
+        // included) is bounded by its memory cap.
+        store.set_hostcall_fuel(self.limits.memory_bytes);
 
         let init_failed = |failure| LoadError::Init {
             plugin: self.name.to_string(),
             failure,
         };
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|err| init_failed(classify_trap(&store, &err, self.limits)))?;
-        match bindings.call_init(&mut store, &self.config) {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => {
+        let started = bounded(self.limits.call_timeout, async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            let init = bindings.call_init(&mut store, &self.config).await?;
+            Ok::<_, wasmtime::Error>((bindings, init))
+        });
+        let bindings = match started {
+            None => {
+                return Err(init_failed(PluginFailure::Timeout(
+                    self.limits.call_timeout,
+                )));
+            }
+            Some(Err(err)) => return Err(init_failed(classify_trap(&store, &err, self.limits))),
+            Some(Ok((_, Err(reason)))) => {
                 return Err(LoadError::Config {
                     plugin: self.name.to_string(),
                     reason,
                 });
             }
-            Err(err) => return Err(init_failed(classify_trap(&store, &err, self.limits))),
-        }
+            Some(Ok((bindings, Ok(())))) => bindings,
+        };
         Ok(Instance {
             store,
             bindings,
@@ -198,7 +214,14 @@ impl Instance {
             tracing::warn!(plugin = %self.store.data().log.plugin(), suppressed, "Plugin log lines suppressed");
         }
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
-        match self.bindings.call_transform(&mut self.store, batch) {
+        let called = bounded(
+            self.limits.call_timeout,
+            self.bindings.call_transform(&mut self.store, batch),
+        );
+        let Some(result) = called else {
+            return Err(PluginFailure::Timeout(self.limits.call_timeout));
+        };
+        match result {
             Ok(Ok(outcomes)) if outcomes.len() == batch.len() => Ok(outcomes),
             Ok(Ok(outcomes)) => Err(PluginFailure::WrongOutcomeCount {
                 expected: batch.len(),
@@ -221,6 +244,14 @@ fn classify_trap(store: &Store<State>, err: &wasmtime::Error, limits: Limits) ->
     if store.data().limiter.exceeded() {
         return PluginFailure::MemoryExceeded(limits.memory_bytes);
     }
+    // wasmtime's error for exhausted host-call fuel is private; its text is not.
+    if err.chain().any(|cause| {
+        cause
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    }) {
+        return PluginFailure::OutputTooLarge(limits.memory_bytes);
+    }
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return PluginFailure::Timeout(limits.call_timeout);
     }
@@ -231,4 +262,39 @@ fn classify_trap(store: &Store<State>, err: &wasmtime::Error, limits: Limits) ->
         Some(stderr) => PluginFailure::Trapped(format!("{trap}; stderr: {stderr}")),
         None => PluginFailure::Trapped(trap),
     }
+}
+
+/// The most random bytes a plugin may ask for in one call (wasmtime-wasi
+/// allows 64 MiB, which the host would allocate).
+const MAX_RANDOM_BYTES: u64 = 64 * 1024;
+
+/// Runs one call into a plugin on this thread, abandoning it at `timeout`.
+///
+/// The epoch deadline stops a plugin that computes; this stops one that
+/// waits in WASI (a sleep, a poll on a clock), which yields to the executor
+/// here instead of blocking the thread. An abandoned call leaves its
+/// instance unusable; the caller drops it. Calls run on blocking threads
+/// (or in tests, on plain threads), so the thread itself drives the call,
+/// and WASI's timers and blocking work go to a small runtime of the
+/// sandbox's own.
+fn bounded<F: Future>(timeout: Duration, call: F) -> Option<F::Output> {
+    let _context = sandbox_runtime().enter();
+    futures::executor::block_on(async { tokio::time::timeout(timeout, call).await.ok() })
+}
+
+/// The runtime that drives WASI's timers and blocking work for every plugin.
+#[expect(
+    clippy::expect_used,
+    reason = "without a thread for timers no plugin can run; this fails only if the OS refuses a thread"
+)]
+fn sandbox_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fcsink-sandbox")
+            .enable_all()
+            .build()
+            .expect("start the sandbox's timer thread")
+    })
 }

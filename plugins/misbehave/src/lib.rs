@@ -30,11 +30,15 @@ const MODES: &[&str] = &[
     "log",
     "fail-odd",
     "split",
+    "sleep",
+    "output-bomb",
     "init-error",
+    "init-sleep",
 ];
 
-/// The misbehaviour chosen by config key `mode`. The remaining mode,
-/// `init-error`, refuses the configuration in [`Transform::new`] and so has no variant.
+/// The misbehaviour chosen by config key `mode`. The remaining modes act in
+/// [`Transform::new`] and so have no variant: `init-error` refuses the
+/// configuration, `init-sleep` sleeps 30 s in WASI before accepting it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `loop`: spin forever, until the host's CPU deadline stops it.
@@ -65,7 +69,18 @@ pub enum Mode {
     /// `split`: replace each record with two copies, values suffixed `-a` and `-b`
     /// (a null value counts as empty).
     Split,
+    /// `sleep`: sleep 30 s in WASI (a blocking host call), then Keep.
+    Sleep,
+    /// `output-bomb`: replace the record with 2000 records whose values all
+    /// point at one 64 KiB buffer: 125 MiB for the host to copy out of
+    /// 64 KiB of guest memory.
+    OutputBomb,
+    /// After `init-sleep`: keep every record.
+    Keep,
 }
+
+/// How long `sleep` and `init-sleep` sleep.
+const SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The fixture: a mode and an optional trigger value.
 pub struct Misbehave {
@@ -91,7 +106,13 @@ impl Transform for Misbehave {
             "log" => Mode::Log,
             "fail-odd" => Mode::FailOdd,
             "split" => Mode::Split,
+            "sleep" => Mode::Sleep,
+            "output-bomb" => Mode::OutputBomb,
             "init-error" => return Err("misbehave refuses this config".to_string()),
+            "init-sleep" => {
+                std::thread::sleep(SLEEP);
+                Mode::Keep
+            }
             other => {
                 return Err(format!(
                     "config key `mode` must be one of {}; got {other:?}",
@@ -163,9 +184,14 @@ impl Transform for Misbehave {
                     })
                     .collect(),
             ),
+            Mode::Sleep => {
+                std::thread::sleep(SLEEP);
+                Outcome::Keep
+            }
+            Mode::OutputBomb => Outcome::Replace(aliased_copies(record, 2000, 64 * 1024)),
             // Batch-level modes act in `transform_batch`; a record reaching here
             // belongs to a batch that did not trigger.
-            Mode::WrongCount | Mode::TooFew | Mode::Reject => Outcome::Keep,
+            Mode::WrongCount | Mode::TooFew | Mode::Reject | Mode::Keep => Outcome::Keep,
         }
     }
 }
@@ -198,6 +224,26 @@ fn hoard() -> ! {
         kept.push(vec![0xA5; 1 << 20]);
         std::hint::black_box(&mut kept);
     }
+}
+
+/// `copies` copies of `record` whose values all alias one leaked buffer of
+/// `size` bytes, as a hostile guest can lower them (the component model
+/// lets list values point anywhere in guest memory).
+fn aliased_copies(record: &Record, copies: usize, size: usize) -> Vec<Record> {
+    let buffer: &'static mut [u8] = vec![0x42; size].leak();
+    (0..copies)
+        .map(|_| {
+            // SAFETY: none; deliberately unsound. Each `Vec` claims the same
+            // leaked buffer; they are only lowered to the host, which copies
+            // what they point at, and never used here again. This is the
+            // fixture's whole point: the host must bound what it copies.
+            let value = unsafe { Vec::from_raw_parts(buffer.as_mut_ptr(), size, size) };
+            Record {
+                value: Some(value),
+                ..record.clone()
+            }
+        })
+        .collect()
 }
 
 /// Maps a sandboxed operation's result: Keep if the sandbox let it through,
