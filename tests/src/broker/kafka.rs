@@ -244,7 +244,11 @@ impl Kafka {
         let started = Instant::now();
         loop {
             let node = &mut self.nodes[index];
-            if let Some(status) = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 node.child = None;
                 bail!(
                     "Kafka node {} exited ({status}) while starting:\n{}",
@@ -299,7 +303,10 @@ impl Node {
         let log = self.current_log();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("--- last lines of Kafka node {}'s output ---\n{tail}", self.id)
+        format!(
+            "--- last lines of Kafka node {}'s output ---\n{tail}",
+            self.id
+        )
     }
 }
 
@@ -366,7 +373,8 @@ fn kafka_libs() -> PathBuf {
             .join(format!("kafka-{KAFKA_VERSION}/libs")),
     };
     assert!(
-        libs.join(format!("kafka_2.13-{KAFKA_VERSION}.jar")).is_file(),
+        libs.join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
+            .is_file(),
         "Apache Kafka {KAFKA_VERSION} not found in {}: run scripts/install-kafka.sh \
          (or point KAFKA_LIBS at its libs folder)",
         libs.display()

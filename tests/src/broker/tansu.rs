@@ -137,7 +137,10 @@ impl Tansu {
             .with_context(|| format!("spawn {}", self.bin.display()))?;
         self.child = Some(child);
 
-        let probe = Arc::new(super::client::reader(&self.bootstrap(), "fcsink-tests-probe")?);
+        let probe = Arc::new(super::client::reader(
+            &self.bootstrap(),
+            "fcsink-tests-probe",
+        )?);
         let started = Instant::now();
         loop {
             if let Some(status) = self
