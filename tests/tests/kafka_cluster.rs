@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fc_emulator::Emulator;
+use fc_emulator::{Emulator, Fault};
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Process, delivered, position, wait_until};
 
@@ -39,6 +39,156 @@ async fn three_node_cluster() {
     let step = Instant::now();
     survivor_takes_over_a_killed_instance(&broker, dir.path()).await;
     eprintln!("survivor takes over: {:?}", step.elapsed());
+
+    let step = Instant::now();
+    ten_megabyte_records_end_to_end(&broker, dir.path()).await;
+    eprintln!("10 MB records: {:?}", step.elapsed());
+
+    let step = Instant::now();
+    dead_letters_with_a_replica_down(&mut broker, dir.path()).await;
+    eprintln!("dead letters with a replica down: {:?}", step.elapsed());
+}
+
+/// Records of 10 MB (the managed connector's limit) with the settings a
+/// user sets: the topic's `max.message.bytes`, the producer's
+/// `message.max.bytes` (the harness's producer allows 16 MiB) and fcsink's
+/// `batch.max_request_bytes`; librdkafka fetches a record larger than
+/// `max.partition.fetch.bytes` whole (KIP-74), so fetch settings stay.
+async fn ten_megabyte_records_end_to_end(broker: &Broker, dir: &Path) {
+    let topic = "big-in";
+    broker
+        .create_topic_with(topic, 1, 3, &[("max.message.bytes", "10485880")])
+        .await;
+    let emulator = connector::emulator(|_| {}).await;
+    // Function Compute takes 32 MB synchronously, 128 KB asynchronously.
+    let settings = "[batch]\nsize = 2\nlinger_ms = 50\nmax_request_bytes = 25165824\n";
+    let config = connector::config(
+        "big",
+        broker,
+        &emulator,
+        topic,
+        "send_mode = \"sync\"\n",
+        settings,
+    );
+    let mut sink = start_config(dir, "big", config);
+    let big: Vec<Vec<u8>> = (0..3u8).map(|i| vec![b'a' + i; 10 * 1000 * 1000]).collect();
+    let records: Vec<_> = big
+        .iter()
+        .map(|v| (Some(0), None, Some(v.as_slice())))
+        .collect();
+    broker.produce(topic, &records).await;
+    assert_all_delivered(broker, &emulator, topic).await;
+    for record in delivered(&emulator) {
+        let value = record["value"].as_str().unwrap_or_default();
+        assert_eq!(value.len(), 10 * 1000 * 1000, "a 10 MB value arrives whole");
+    }
+    sink.kill();
+}
+
+/// Dead letters go with `acks=all`. With `min.insync.replicas=2` and one of
+/// three replicas down they are written. When Kafka refuses them for too
+/// few replicas in sync (here `min.insync.replicas=3` with one down, which
+/// the broker answers as it answers two down of `min.insync.replicas=2`,
+/// while the KRaft quorum stays up), the partition stops: its offsets are
+/// not committed, the function is not called again and again, and once the
+/// replica is back every dead letter is written.
+async fn dead_letters_with_a_replica_down(broker: &mut Broker, dir: &Path) {
+    for name in ["dl2", "dl3"] {
+        broker
+            .create_topic_with(&format!("{name}-in"), 1, 3, &[])
+            .await;
+    }
+    broker
+        .create_topic_with("dl2-dead", 1, 3, &[("min.insync.replicas", "2")])
+        .await;
+    broker
+        .create_topic_with("dl3-dead", 1, 3, &[("min.insync.replicas", "3")])
+        .await;
+    let emulator = connector::emulator(|_| {}).await;
+    // Every invocation is refused (not retried): every record is a dead letter.
+    emulator.inject(Fault::status(404));
+    let down = *broker.node_ids().last().unwrap();
+    broker.kill_node(down);
+    // fcsink's start-up is not yet robust to a dead node: until the
+    // controller fences it (broker.session.timeout.ms, 6 s here) its
+    // CreateTopics may go there and fail, and reading the config topic
+    // fails on a transport error from the dead bootstrap address; either
+    // way fcsink exits. So wait for the fence, and run without the control
+    // topics (operations.control = false).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    let delivery = |name: &str| {
+        format!(
+            "[batch]\nsize = 10\nlinger_ms = 50\n[delivery]\ndead_letter_topic = \"{name}-dead\"\n[operations]\ncontrol = false\n"
+        )
+    };
+    let mut dl2 = start_with(
+        broker,
+        &emulator,
+        dir,
+        "dl2",
+        "dl2-in",
+        None,
+        &delivery("dl2"),
+    );
+    produce(broker, "dl2-in", "dead", 40).await;
+    wait_dead_letters(broker, "dl2-dead", 40).await;
+    dl2.kill();
+
+    let mut dl3 = start_with(
+        broker,
+        &emulator,
+        dir,
+        "dl3",
+        "dl3-in",
+        None,
+        &delivery("dl3"),
+    );
+    produce(broker, "dl3-in", "stuck", 40).await;
+    wait_until(
+        "the first invocation of dl3",
+        Duration::from_secs(60),
+        || async { emulator.invocations().len() > 4 },
+    )
+    .await;
+    let calls = emulator.invocations().len();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let spun = emulator.invocations().len() - calls;
+    assert!(
+        spun <= 4,
+        "the function was called {spun} more times while dead letters could not be written"
+    );
+    assert!(
+        broker
+            .consume_all("dl3-dead", Duration::from_secs(1))
+            .await
+            .is_empty(),
+        "no dead letter is written below min.insync.replicas"
+    );
+    let committed = broker.committed_offsets("connect-dl3", "dl3-in").await;
+    assert!(
+        committed.get(&0).is_none_or(|&offset| offset == 0),
+        "the stopped partition committed {committed:?}"
+    );
+
+    broker.start_node(down).await;
+    wait_dead_letters(broker, "dl3-dead", 40).await;
+    dl3.kill();
+}
+
+async fn wait_dead_letters(broker: &Broker, topic: &str, count: usize) {
+    wait_until(
+        &format!("{count} dead letters in {topic}"),
+        Duration::from_secs(120),
+        || async {
+            broker
+                .consume_all(topic, Duration::from_millis(500))
+                .await
+                .len()
+                >= count
+        },
+    )
+    .await;
 }
 
 /// The node leading partition 0 is SIGKILLed while records flow and comes
@@ -125,14 +275,21 @@ fn start(
     topic: &str,
     instance_id: Option<&str>,
 ) -> Process {
-    let mut config = connector::config(
-        name,
-        broker,
-        emulator,
-        topic,
-        "",
-        "[batch]\nsize = 20\nlinger_ms = 50\n",
-    );
+    let batch = "[batch]\nsize = 20\nlinger_ms = 50\n";
+    start_with(broker, emulator, dir, name, topic, instance_id, batch)
+}
+
+/// fcsink as a process, `extra` TOML tables appended to its configuration.
+fn start_with(
+    broker: &Broker,
+    emulator: &Emulator,
+    dir: &Path,
+    name: &str,
+    topic: &str,
+    instance_id: Option<&str>,
+    extra: &str,
+) -> Process {
+    let mut config = connector::config(name, broker, emulator, topic, "", extra);
     if let Some(id) = instance_id {
         config = config.replacen(
             "concurrency = 3",
@@ -140,6 +297,11 @@ fn start(
             1,
         );
     }
+    start_config(dir, name, config)
+}
+
+/// fcsink as a process with `config` written to `<dir>/<name>.toml`.
+fn start_config(dir: &Path, name: &str, config: String) -> Process {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, config).unwrap();
     let log = dir.join(format!("{name}.log"));

@@ -421,7 +421,10 @@ fn instance_id_sets_static_membership() {
 
     let dynamic = Settings::from_toml(EXAMPLE).unwrap();
     assert_eq!(dynamic.source.instance_id, None);
-    assert_eq!(crate::source::client_config(&dynamic).get("group.instance.id"), None);
+    assert_eq!(
+        crate::source::client_config(&dynamic).get("group.instance.id"),
+        None
+    );
 }
 
 #[test]
