@@ -1,7 +1,7 @@
 # fcsink's dev loop. `make demo` and `make test` do all set-up on a fresh machine.
-.PHONY: setup demo test lint fmt plugins bench e2e ledger
+.PHONY: setup demo test lint fmt plugins bench e2e e2e-kafka kafka-cluster ledger
 
-# The Wasm target, the Tansu broker and the Python client used as an independent peer.
+# The Wasm target, the Tansu and Apache Kafka brokers, the Python client used as an independent peer.
 setup:
 	scripts/setup.sh
 
@@ -26,6 +26,15 @@ ledger: setup
 # Only the end-to-end tests against the real broker.
 e2e: setup
 	cargo test -p fcsink-tests --locked --test main
+
+# The end-to-end tests against one Apache Kafka node instead of Tansu.
+e2e-kafka: setup
+	FCSINK_BROKER=kafka cargo test -p fcsink-tests --locked --test main
+
+# A three-node Apache Kafka cluster: a leader killed, static membership, a
+# killed instance taken over, 10 MB records, dead letters with replicas down.
+kafka-cluster: setup
+	cargo test -p fcsink-tests --locked --test kafka_cluster
 
 lint:
 	cargo fmt --all -- --check

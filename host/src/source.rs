@@ -94,6 +94,11 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
                 StartFrom::Latest => "latest",
             },
         );
+    if let Some(instance_id) = &settings.source.instance_id {
+        // Static membership: a restart within session.timeout.ms keeps the
+        // partitions without a rebalance.
+        config.set("group.instance.id", instance_id);
+    }
     // librdkafka prefetches up to 64 MiB on its own; make that a quarter of
     // `source.buffer_mb` (the workers' queues get the rest), so that one
     // setting bounds the records in memory.

@@ -1,11 +1,16 @@
-//! A real Kafka-protocol broker for the integration tests: Tansu, run as a
-//! child process on a free loopback port with its own temporary directory.
+//! A real Kafka-protocol broker for the integration tests: Tansu (a young
+//! Rust broker, one node) or Apache Kafka (KRaft, one node or a cluster),
+//! run as child processes on free loopback ports with their own temporary
+//! directories.
 //!
-//! This file runs the process; `broker/client.rs` holds what tests do
-//! through Kafka clients (topics, produce, read back, offsets). Every method
-//! panics with a readable message instead of returning errors, so tests stay
-//! short. Set `TANSU_LOG=debug` to see more of Tansu's log when a broker
-//! fails to start.
+//! [`Broker::memory`] and [`Broker::sqlite`] start the broker that
+//! `FCSINK_BROKER` names (`tansu`, the default, or `kafka`), so the same
+//! test runs on either; [`Broker::tansu`], [`Broker::kafka`] and
+//! [`Broker::kafka_cluster`] pick one. `broker/tansu.rs` and
+//! `broker/kafka.rs` run the processes; `broker/client.rs` holds what tests
+//! do through Kafka clients (topics, produce, read back, offsets). Every
+//! method panics with a readable message instead of returning errors, so
+//! tests stay short.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -20,140 +25,152 @@
 //! # }
 //! ```
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, bail};
-use rdkafka::consumer::Consumer;
-use tempfile::TempDir;
+use std::path::Path;
 
 mod client;
+mod kafka;
+mod tansu;
 
 pub use client::{ConsumedRecord, ProduceRecord};
 
-/// How long Tansu may take to answer its first metadata request.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Tansu's cluster id; any fixed string works.
-const CLUSTER_ID: &str = "fcsink-tests";
-/// Name of the broker's combined stdout/stderr log inside its directory.
-const LOG_FILE: &str = "tansu.log";
-/// What Tansu 0.6 prints once its listener is bound ("ready in 7ms").
-const READY_LINE: &str = "ready in ";
-
-/// Where Tansu keeps its data.
+/// Where the broker keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
-    /// `memory://`: fastest; everything is lost when the broker stops.
+    /// Lost at [`Broker::restart`]: Tansu's `memory://`; Apache Kafka wipes
+    /// and reformats its log dirs.
     Memory,
-    /// A SQLite file in the broker's directory: survives [`Broker::restart`].
+    /// Survives [`Broker::restart`]: a SQLite file for Tansu, the log dirs
+    /// for Apache Kafka.
     Sqlite,
 }
 
-impl Storage {
-    fn url(self) -> &'static str {
-        match self {
-            Storage::Memory => "memory://tansu/",
-            // Tansu resolves sqlite:// URLs against its working directory.
-            Storage::Sqlite => "sqlite://tansu.db",
+/// Which broker implementation a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Tansu 0.6 (`scripts/install-tansu.sh`).
+    Tansu,
+    /// Apache Kafka 4.1 in KRaft mode (`scripts/install-kafka.sh`).
+    Kafka,
+}
+
+impl Flavor {
+    /// The flavor `FCSINK_BROKER` names: `tansu` (the default) or `kafka`.
+    ///
+    /// # Panics
+    ///
+    /// On any other value.
+    pub fn from_env() -> Flavor {
+        match std::env::var("FCSINK_BROKER").as_deref() {
+            Err(_) | Ok("") | Ok("tansu") => Flavor::Tansu,
+            Ok("kafka") => Flavor::Kafka,
+            Ok(other) => panic!("FCSINK_BROKER={other}: expected tansu or kafka"),
         }
     }
 }
 
-/// A running Tansu broker, killed when dropped.
+enum Process {
+    Tansu(tansu::Tansu),
+    Kafka(kafka::Kafka),
+}
+
+/// A running broker (or cluster), killed when dropped.
 ///
-/// Start one per test: each has its own port and directory, so tests can
+/// Start one per test: each has its own ports and directories, so tests can
 /// run in parallel.
 pub struct Broker {
-    bin: PathBuf,
+    process: Process,
     storage: Storage,
-    port: u16,
-    /// Working directory: the log file and, for SQLite, the database.
-    dir: TempDir,
-    /// `None` while stopped.
-    child: Option<Child>,
-    /// Where the current run's output starts in the log file.
-    log_offset: u64,
 }
 
 impl Broker {
-    /// Starts a broker with in-memory storage.
+    /// Starts the `FCSINK_BROKER` broker whose data is lost at a restart.
     pub async fn memory() -> Broker {
         Broker::with_storage(Storage::Memory).await
     }
 
-    /// Starts a broker whose data survives [`Broker::restart`].
+    /// Starts the `FCSINK_BROKER` broker whose data survives
+    /// [`Broker::restart`].
     pub async fn sqlite() -> Broker {
         Broker::with_storage(Storage::Sqlite).await
     }
 
-    /// Starts a broker on a free loopback port.
+    /// Starts the `FCSINK_BROKER` broker with `storage`.
     ///
     /// # Panics
     ///
-    /// If the Tansu binary is missing or the broker does not come up within
-    /// 30 seconds; the message carries the broker's log.
+    /// If the broker is not installed or does not come up; the message
+    /// carries the broker's log.
     pub async fn with_storage(storage: Storage) -> Broker {
-        let dir = tempfile::Builder::new()
-            .prefix("fcsink-tansu-")
-            .tempdir()
-            .expect("create a temporary directory for Tansu");
-        let mut broker = Broker {
-            bin: tansu_bin(),
+        match Flavor::from_env() {
+            Flavor::Tansu => Broker::tansu(storage).await,
+            Flavor::Kafka => Broker::kafka_nodes(1, storage).await,
+        }
+    }
+
+    /// Starts Tansu, whatever `FCSINK_BROKER` says.
+    pub async fn tansu(storage: Storage) -> Broker {
+        Broker {
+            process: Process::Tansu(tansu::Tansu::start_new(storage).await),
             storage,
-            port: 0,
-            dir,
-            child: None,
-            log_offset: 0,
-        };
-        // Another process may grab the free port before Tansu binds it.
-        for attempt in 1..=3 {
-            broker.port = free_port();
-            match broker.try_start().await {
-                Ok(()) => return broker,
-                Err(err)
-                    if attempt < 3 && broker.current_log().contains("Address already in use") =>
-                {
-                    eprintln!(
-                        "Tansu could not bind port {}, retrying: {err:#}",
-                        broker.port
-                    );
-                }
-                Err(err) => panic!("{err:#}"),
-            }
         }
-        unreachable!("the last attempt either returns or panics")
     }
 
-    /// The `bootstrap.servers` value for clients, e.g. `127.0.0.1:40123`.
+    /// Starts a one-node Apache Kafka, whatever `FCSINK_BROKER` says.
+    pub async fn kafka() -> Broker {
+        Broker::kafka_nodes(1, Storage::Sqlite).await
+    }
+
+    /// Starts an Apache Kafka cluster of `nodes` combined broker+controller
+    /// nodes (ids 1..=nodes); internal topics are replicated min(nodes, 3)
+    /// times.
+    pub async fn kafka_cluster(nodes: u32) -> Broker {
+        Broker::kafka_nodes(nodes, Storage::Sqlite).await
+    }
+
+    async fn kafka_nodes(nodes: u32, storage: Storage) -> Broker {
+        Broker {
+            process: Process::Kafka(kafka::Kafka::start_new(nodes).await),
+            storage,
+        }
+    }
+
+    /// Which broker this is.
+    pub fn flavor(&self) -> Flavor {
+        match self.process {
+            Process::Tansu(_) => Flavor::Tansu,
+            Process::Kafka(_) => Flavor::Kafka,
+        }
+    }
+
+    /// The `bootstrap.servers` value for clients, e.g. `127.0.0.1:40123`
+    /// (every node of a cluster, comma-separated).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the broker (like a crash, no clean shutdown). Does nothing if
-    /// it is already stopped.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        match &self.process {
+            Process::Tansu(tansu) => tansu.bootstrap(),
+            Process::Kafka(kafka) => kafka.bootstrap(),
         }
     }
 
-    /// Starts the broker again on the same port and directory. Does nothing
-    /// if it is running.
+    /// Kills the broker, every node of a cluster (like a crash, no clean
+    /// shutdown). Does nothing if it is already stopped.
+    pub fn stop(&mut self) {
+        match &mut self.process {
+            Process::Tansu(tansu) => tansu.stop(),
+            Process::Kafka(kafka) => kafka.kill_all(),
+        }
+    }
+
+    /// Starts the broker (every stopped node) again on the same ports and
+    /// directories. Does nothing if it is running.
     ///
     /// # Panics
     ///
     /// If the broker does not come up; the message carries its log.
     pub async fn start(&mut self) {
-        if self.child.is_none() {
-            self.try_start()
-                .await
-                .unwrap_or_else(|err| panic!("{err:#}"));
+        match &mut self.process {
+            Process::Tansu(tansu) => tansu.start().await,
+            Process::Kafka(kafka) => kafka.start_all().await,
         }
     }
 
@@ -161,120 +178,45 @@ impl Broker {
     /// [`Storage::Memory`] the broker comes back empty.
     pub async fn restart(&mut self) {
         self.stop();
+        if let (Process::Kafka(kafka), Storage::Memory) = (&mut self.process, self.storage) {
+            kafka.wipe();
+        }
         self.start().await;
     }
 
-    /// Spawns Tansu and waits until it has bound its port and answers a
-    /// metadata request.
-    async fn try_start(&mut self) -> Result<()> {
-        let log_path = self.dir.path().join(LOG_FILE);
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        writeln!(
-            log,
-            "--- fcsink-tests: starting Tansu on port {} ---",
-            self.port
-        )?;
-        self.log_offset = log.metadata()?.len();
-        let listener = format!("tcp://{}", self.bootstrap());
-        // Tansu's own log level; a RUST_LOG meant for the tests stays out.
-        let log_level = std::env::var_os("TANSU_LOG").unwrap_or_default();
-        let child = Command::new(&self.bin)
-            .arg("broker")
-            .args(["--cluster-id", CLUSTER_ID])
-            .args(["--listener-url", &listener])
-            // Clients connect to the advertised address, so it must match.
-            .args(["--advertised-listener-url", &listener])
-            .args(["--storage-engine", self.storage.url()])
-            .current_dir(self.dir.path())
-            .env("RUST_LOG", log_level)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawn {}", self.bin.display()))?;
-        self.child = Some(child);
+    /// The node ids of an Apache Kafka cluster (1-based).
+    ///
+    /// # Panics
+    ///
+    /// On Tansu, which is a single node without ids of its own here.
+    pub fn node_ids(&self) -> Vec<u32> {
+        self.kafka_ref().node_ids()
+    }
 
-        let probe = Arc::new(client::reader(&self.bootstrap(), "fcsink-tests-probe")?);
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                bail!(
-                    "Tansu exited ({status}) while starting:\n{}",
-                    self.log_tail()
-                );
-            }
-            // Tansu prints this once it has bound the port, so a probe that
-            // succeeds afterwards talked to this child, not a stranger.
-            if self.current_log().contains(READY_LINE) {
-                let probe = Arc::clone(&probe);
-                let answered = tokio::task::spawn_blocking(move || {
-                    probe
-                        .fetch_metadata(None, Duration::from_millis(500))
-                        .is_ok_and(|metadata| !metadata.brokers().is_empty())
-                })
-                .await?;
-                if answered {
-                    return Ok(());
-                }
-            }
-            if started.elapsed() > STARTUP_TIMEOUT {
-                self.stop();
-                bail!(
-                    "Tansu did not answer metadata requests on {} within {STARTUP_TIMEOUT:?}:\n{}",
-                    self.bootstrap(),
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// SIGKILLs one node of an Apache Kafka cluster.
+    pub fn kill_node(&mut self, id: u32) {
+        self.kafka_mut().kill(id);
+    }
+
+    /// Starts a killed node of an Apache Kafka cluster again and waits
+    /// until it answers.
+    pub async fn start_node(&mut self, id: u32) {
+        self.kafka_mut().start(id).await;
+    }
+
+    fn kafka_ref(&self) -> &kafka::Kafka {
+        match &self.process {
+            Process::Kafka(kafka) => kafka,
+            Process::Tansu(_) => panic!("this test needs Apache Kafka (Broker::kafka_cluster)"),
         }
     }
 
-    /// What Tansu has written to stdout and stderr since it last started.
-    fn current_log(&self) -> String {
-        let log = fs::read(self.dir.path().join(LOG_FILE)).unwrap_or_default();
-        let start = (self.log_offset as usize).min(log.len());
-        String::from_utf8_lossy(&log[start..]).into_owned()
+    fn kafka_mut(&mut self) -> &mut kafka::Kafka {
+        match &mut self.process {
+            Process::Kafka(kafka) => kafka,
+            Process::Tansu(_) => panic!("this test needs Apache Kafka (Broker::kafka_cluster)"),
+        }
     }
-
-    fn log_tail(&self) -> String {
-        let log = self.current_log();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("--- last lines of Tansu's output ---\n{tail}")
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Finds the Tansu binary: `$TANSU_BIN`, else `bin/tansu` under
-/// `$FCSINK_TOOLS` or the repository's `.tools/`.
-fn tansu_bin() -> PathBuf {
-    let bin = match std::env::var_os("TANSU_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => std::env::var_os("FCSINK_TOOLS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join(".tools"))
-            .join("bin/tansu"),
-    };
-    assert!(
-        bin.is_file(),
-        "Tansu not found at {}: run scripts/install-tansu.sh \
-         (or point TANSU_BIN at a tansu 0.6.0 binary)",
-        bin.display()
-    );
-    bin
 }
 
 fn repo_root() -> &'static Path {

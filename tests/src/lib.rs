@@ -3,15 +3,17 @@
 //! # Layout
 //!
 //! - [`bench`]: what the benchmark binaries share.
-//! - [`broker`]: a real Kafka-protocol broker (Tansu) run as a child process,
-//!   with helpers to create topics, produce, read back and inspect offsets.
+//! - [`broker`]: a real broker (Tansu, or Apache Kafka: one node or a
+//!   cluster) run as child processes, with helpers to create topics,
+//!   produce, read back and inspect offsets.
 //!
 //! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
 //! - [`ledger`]: the fault campaign that counts lost and duplicated records.
 //! - [`plugins`]: the plugins in `plugins/`, built to Wasm once per run.
 //! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
-//! Tansu comes from `scripts/install-tansu.sh`; see `scripts/TANSU.md`.
+//! Tansu comes from `scripts/install-tansu.sh` (see `scripts/TANSU.md`),
+//! Apache Kafka from `scripts/install-kafka.sh`; `FCSINK_BROKER` chooses.
 pub mod bench;
 pub mod broker;
 pub mod connector;

@@ -15,6 +15,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 const RESERVED: &[(&str, &str)] = &[
     ("group.id", "fcsink sets it to connect-<name>"),
     ("bootstrap.servers", "use source.bootstrap_servers"),
+    ("group.instance.id", "use source.instance_id"),
     (
         "enable.auto.offset.store",
         "fcsink stores offsets only after delivery",

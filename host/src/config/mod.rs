@@ -199,6 +199,10 @@ pub struct SourceSettings {
     /// Bytes of consumed records that may wait for the workers, shared by
     /// the partitions; a partition whose share is full is paused.
     pub buffer_bytes: usize,
+    /// `group.instance.id` (static membership): an instance restarted
+    /// within `session.timeout.ms` gets its partitions back without a
+    /// rebalance. `None` is a dynamic member.
+    pub instance_id: Option<String>,
     /// librdkafka properties passed through (`Debug` redacts secrets).
     pub kafka: KafkaProperties,
 }

@@ -32,6 +32,7 @@ pub struct RawSource {
     pub start_from: Option<String>,
     pub concurrency: Option<i64>,
     pub buffer_mb: Option<i64>,
+    pub instance_id: Option<String>,
     #[serde(default)]
     pub kafka: BTreeMap<String, toml::Value>,
 }

@@ -189,6 +189,7 @@ fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
         1..=16 * 1024,
     )?;
     let buffer_bytes = buffer_mb << 20;
+    let instance_id = raw.instance_id.as_deref().map(instance_id).transpose()?;
     let kafka = super::kafka::properties(raw.kafka, base)?;
     Ok(SourceSettings {
         bootstrap_servers: raw.bootstrap_servers,
@@ -196,8 +197,27 @@ fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
         start_from,
         concurrency,
         buffer_bytes,
+        instance_id,
         kafka,
     })
+}
+
+/// `source.instance_id`, `${NAME}` expanded (a StatefulSet's `${HOSTNAME}`),
+/// checked as the broker checks `group.instance.id`: 1 to 249 of
+/// `[A-Za-z0-9._-]`, and not `.` or `..`.
+fn instance_id(raw: &str) -> Result<String> {
+    const FIELD: &str = "source.instance_id";
+    let value = expand_env(FIELD, raw)?;
+    let ok = made_of(&value, 1..=249, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+    }) && value != "."
+        && value != "..";
+    checked(
+        FIELD,
+        &value,
+        ok,
+        "must be 1 to 249 of A-Z a-z 0-9 . _ - (and not . or ..), unique per instance",
+    )
 }
 
 /// A TOML scalar as the string librdkafka or a plugin expects.

@@ -61,10 +61,30 @@ impl Broker {
     ///
     /// If the broker rejects the topic (for example, because it exists).
     pub async fn create_topic(&self, name: &str, partitions: i32) {
+        self.create_topic_with(name, partitions, 1, &[]).await;
+    }
+
+    /// Creates a topic with `replication` replicas per partition and topic
+    /// `configs` (such as `min.insync.replicas`), and waits until metadata
+    /// shows all its partitions.
+    ///
+    /// # Panics
+    ///
+    /// If the broker rejects the topic.
+    pub async fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i32,
+        configs: &[(&str, &str)],
+    ) {
         let admin: AdminClient<DefaultClientContext> = client_config(&self.bootstrap())
             .create()
             .expect("create admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        for &(key, value) in configs {
+            topic = topic.set(key, value);
+        }
         let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
         let results = admin
             .create_topics([&topic], &options)
@@ -213,6 +233,25 @@ impl Broker {
             consumer
                 .commit(&list, CommitMode::Sync)
                 .with_context(|| format!("commit offsets of {group} on {topic}"))
+        })
+        .await
+    }
+
+    /// The node id leading `partition` of `topic`, from metadata (`None`
+    /// while it has no leader).
+    pub async fn leader_of(&self, topic: &str, partition: i32) -> Option<u32> {
+        let (bootstrap, topic) = (self.bootstrap(), topic.to_owned());
+        blocking(move || {
+            let consumer = reader(&bootstrap, "fcsink-tests-admin")?;
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .with_context(|| format!("metadata for {topic}"))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+                .and_then(|p| u32::try_from(p.leader()).ok()))
         })
         .await
     }

@@ -407,3 +407,51 @@ fn http_headers_take_values_from_the_environment() {
     let err = error_of(&with_target("[target.http]\nurl = \"ftp://example.com/\""));
     assert!(err.contains("`target.http.url`"), "{err}");
 }
+
+#[test]
+fn instance_id_sets_static_membership() {
+    let s = Settings::from_toml(&with(
+        "concurrency = 6",
+        "concurrency = 6\ninstance_id = \"sink-0.fc_a-1\"",
+    ))
+    .unwrap();
+    assert_eq!(s.source.instance_id.as_deref(), Some("sink-0.fc_a-1"));
+    let config = crate::source::client_config(&s);
+    assert_eq!(config.get("group.instance.id"), Some("sink-0.fc_a-1"));
+
+    let dynamic = Settings::from_toml(EXAMPLE).unwrap();
+    assert_eq!(dynamic.source.instance_id, None);
+    assert_eq!(
+        crate::source::client_config(&dynamic).get("group.instance.id"),
+        None
+    );
+}
+
+#[test]
+fn instance_id_comes_from_the_environment() {
+    // SAFETY: no other test reads or writes this variable.
+    unsafe { std::env::set_var("FCSINK_TEST_POD_NAME", "sink-2") };
+    let s = Settings::from_toml(&with(
+        "concurrency = 6",
+        "concurrency = 6\ninstance_id = \"${FCSINK_TEST_POD_NAME}\"",
+    ))
+    .unwrap();
+    assert_eq!(s.source.instance_id.as_deref(), Some("sink-2"));
+}
+
+#[test]
+fn instance_id_is_checked_like_the_broker_does() {
+    let long = "a".repeat(250);
+    for bad in ["", ".", "..", "has space", "slash/no", "ü", long.as_str()] {
+        let err = error_of(&with(
+            "concurrency = 6",
+            &format!("concurrency = 6\ninstance_id = {bad:?}"),
+        ));
+        assert!(err.contains("source.instance_id"), "{bad:?}: {err}");
+    }
+    let err = error_of(&with(
+        "\"fetch.max.bytes\" = 1048576",
+        "\"group.instance.id\" = \"x\"",
+    ));
+    assert!(err.contains("source.instance_id"), "{err}");
+}
