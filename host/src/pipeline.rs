@@ -14,6 +14,7 @@
 //! The control plane's side of the dispatcher (pause, resume, runtime
 //! settings, the published state) is in `pipeline/control.rs`.
 
+pub(crate) mod budget;
 mod control;
 mod partitions;
 
@@ -39,7 +40,8 @@ use crate::produce::{Producers, Role};
 use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
-use crate::worker::{self, Backlog, BacklogLimits, ChainPool, End, Shared, Stop};
+use crate::worker::{self, ChainPool, End, Shared, Stop};
+use budget::{Held, Limits, Total};
 use partitions::{Partitions, Pause, State};
 
 /// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
@@ -174,11 +176,12 @@ pub async fn run_with_target(
 
     let readiness = handles.readiness.clone();
     // The rest of `source.buffer_mb` is librdkafka's prefetch (see `source`).
+    let budget = settings.source.buffer_bytes / 4 * 3;
     let mut dispatcher = Dispatcher::new(
         shared.clone(),
-        settings.source.buffer_bytes / 4 * 3,
-        BacklogLimits {
-            share: 0,
+        Limits {
+            budget,
+            share: budget,
             min_records: 2 * settings.batch.max_records,
             min_bytes: 2 * settings.batch.max_bytes,
         },
@@ -283,8 +286,9 @@ struct Worker {
     /// partition (revoked, then assigned back).
     id: u64,
     input: mpsc::UnboundedSender<Record>,
-    /// What `input` holds, in bytes; bounded by pausing the partition.
-    backlog: Backlog,
+    /// What the partition holds (queued, batched, in flight); bounded by
+    /// pausing the partition.
+    held: Held,
     revoked: CancellationToken,
     handle: JoinHandle<()>,
 }
@@ -292,17 +296,20 @@ struct Worker {
 /// Routes records to per-partition workers, with backpressure by pausing.
 struct Dispatcher {
     shared: Arc<Shared>,
-    /// Bytes of records that may wait for the workers (three quarters of
-    /// `source.buffer_mb`), shared equally by the partitions. A partition
-    /// is paused when its backlog is full and resumed once it has drained
-    /// (see [`BacklogLimits`]). Pausing makes librdkafka drop what it
-    /// prefetched for the partition and fetch it again, a fetch that can
-    /// wait behind one the broker holds for `fetch.wait.max.ms`; a backlog
-    /// of less than two batches would pause on almost every fetch and leave
-    /// the worker idle meanwhile.
-    buffer_bytes: usize,
-    /// The floors of every partition's limits: two batches, two requests.
-    floors: BacklogLimits,
+    /// The bytes every partition holds together, bounded by
+    /// `limits.budget` (three quarters of `source.buffer_mb`).
+    total: Arc<Total>,
+    /// The budget and the floors of every partition's limits (two batches,
+    /// two requests); the share is the budget over the partitions. A
+    /// partition is paused when it is full and resumed once it has drained
+    /// (see [`Limits`]). Pausing makes librdkafka drop what it prefetched
+    /// for the partition and fetch it again, a fetch that can wait behind
+    /// one the broker holds for `fetch.wait.max.ms`; holding less than two
+    /// batches would pause on almost every fetch and leave the worker idle
+    /// meanwhile.
+    floors: Limits,
+    /// The partition count last warned about as too many for the budget.
+    warned_for: usize,
     /// The assigned partitions' states: fetching, behind, stopped.
     states: Partitions,
     /// The workers of assigned partitions that have had records.
@@ -324,8 +331,7 @@ struct Dispatcher {
 impl Dispatcher {
     fn new(
         shared: Arc<Shared>,
-        buffer_bytes: usize,
-        floors: BacklogLimits,
+        floors: Limits,
         handles: fleet::Handles,
     ) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
@@ -343,8 +349,9 @@ impl Dispatcher {
             board: handles.board,
             readiness: handles.readiness,
             shared,
-            buffer_bytes,
+            total: Arc::new(Total::default()),
             floors,
+            warned_for: 0,
             workers: HashMap::new(),
             last_worker: 0,
             finishing: HashMap::new(),
@@ -413,21 +420,34 @@ impl Dispatcher {
                 self.workers.entry(tp.clone()).or_insert(worker)
             }
         };
-        let (bytes, records) = worker.backlog.add(&record);
+        let size = worker.held.add(&record);
         // Fails only when the worker has ended (stopped); the record is not stored.
         let _ = worker.input.send(record);
-        if limits.full((bytes, records))
+        let total = self.total.bytes();
+        if total > limits.budget {
+            // Over the budget: every partition waits, not only this one.
+            let pauses: Vec<Pause> = self
+                .states
+                .fetching_ones()
+                .iter()
+                .filter_map(|tp| self.states.behind(tp))
+                .collect();
+            if !pauses.is_empty() {
+                tracing::debug!(total, budget = limits.budget, "Over source.buffer_mb; pausing every partition");
+                apply(consumer, pauses);
+            }
+        } else if limits.full(size, total)
             && let Some(pause) = self.states.behind(&tp)
         {
-            tracing::debug!(topic = %tp.0, partition = tp.1, bytes, records, "Worker behind; pausing the partition");
+            tracing::debug!(topic = %tp.0, partition = tp.1, bytes = size.bytes, records = size.records, "Worker behind; pausing the partition");
             apply(consumer, [pause]);
         }
     }
 
     fn spawn(&mut self, tp: TopicPartition) -> Worker {
         let (input, receiver) = mpsc::unbounded_channel();
-        let backlog = Backlog::default();
-        let worker_backlog = backlog.clone();
+        let held = Held::new(self.total.clone());
+        let worker_held = held.clone();
         let revoked = CancellationToken::new();
         let previous = self.finishing.remove(&tp);
         let shared = self.shared.clone();
@@ -442,23 +462,23 @@ impl Dispatcher {
                 let _ = previous.await;
             }
             let end =
-                worker::run(tp.clone(), receiver, worker_backlog, shared, worker_revoked).await;
+                worker::run(tp.clone(), receiver, worker_held, shared, worker_revoked).await;
             let _ = ends.send((tp, id, end));
         });
         Worker {
             id,
             input,
-            backlog,
+            held,
             revoked,
             handle,
         }
     }
 
-    /// When a partition's backlog is full, now that the buffer is shared
-    /// by this many partitions.
-    fn limits(&self) -> BacklogLimits {
-        BacklogLimits {
-            share: self.buffer_bytes / self.workers.len().max(1),
+    /// When a partition is full, now that the budget is shared by this
+    /// many partitions.
+    fn limits(&self) -> Limits {
+        Limits {
+            share: self.floors.budget / self.workers.len().max(1),
             ..self.floors
         }
     }
@@ -466,15 +486,31 @@ impl Dispatcher {
     /// Resumes paused partitions whose backlog has drained.
     fn resume_drained(&mut self, consumer: &Consumer) {
         let limits = self.limits();
+        let total = self.total.bytes();
         for tp in self.states.behind_ones() {
             let drained = self
                 .workers
                 .get(&tp)
-                .is_none_or(|worker| limits.drained(worker.backlog.size()));
+                .is_none_or(|worker| limits.drained(worker.held.size(), total));
             if drained && let Some(pause) = self.states.caught_up(&tp) {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "Worker caught up; resuming the partition");
                 apply(consumer, [pause]);
             }
+        }
+    }
+
+    /// Says once per partition count when `source.buffer_mb` cannot give
+    /// every assigned partition two requests' worth: they then take turns.
+    fn warn_if_budget_too_small(&mut self) {
+        let partitions = self.states.iter().count();
+        if partitions > self.warned_for && !self.floors.fits(partitions) {
+            self.warned_for = partitions;
+            let needed_mb = (partitions.saturating_mul(self.floors.min_bytes) / 3 * 4) >> 20;
+            tracing::warn!(
+                partitions,
+                needed_mb = needed_mb + 1,
+                "source.buffer_mb is too small to give each assigned partition two requests' worth (2 x batch.max_request_bytes); partitions will take turns. Raise source.buffer_mb or lower batch.max_request_bytes"
+            );
         }
     }
 
@@ -484,6 +520,7 @@ impl Dispatcher {
                 tracing::info!(partitions = ?list, "Partitions assigned");
                 let pauses = self.states.assign(&list);
                 apply(consumer, pauses);
+                self.warn_if_budget_too_small();
                 self.readiness.set(true);
                 self.publish_partitions();
             }

@@ -7,7 +7,13 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::produce::{Class, classify};
 use crate::source::METADATA_TIMEOUT;
+
+/// How long creating a topic may keep failing on transient errors (a broker
+/// of the cluster down and not yet fenced, leadership moving) before start-up
+/// gives up.
+const CREATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Partitions of a topic fcsink creates.
 pub const CREATED_PARTITIONS: i32 = 1;
@@ -51,16 +57,7 @@ async fn ensure_with(
         .collect();
     let mut created = Vec::new();
     for topic in missing {
-        // Replication -1 asks for the broker's default; a broker too old
-        // for that gets a single replica.
-        let mut result = create(&admin, topic, TopicReplication::Fixed(-1), compact).await;
-        if matches!(
-            result,
-            Err(RDKafkaErrorCode::InvalidReplicationFactor | RDKafkaErrorCode::InvalidRequest)
-        ) {
-            result = create(&admin, topic, TopicReplication::Fixed(1), compact).await;
-        }
-        match result {
+        match create_retrying(&admin, topic, compact).await {
             Ok(()) => {
                 tracing::info!(topic, "Created topic");
                 created.push(topic.to_string());
@@ -70,6 +67,40 @@ async fn ensure_with(
         }
     }
     Ok(created)
+}
+
+/// Creates `topic`, retrying transient errors with backoff up to
+/// [`CREATE_DEADLINE`]: in a cluster with one broker down, librdkafka may
+/// send the request to that broker until the controller fences it.
+async fn create_retrying(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    compact: bool,
+) -> Result<(), RDKafkaErrorCode> {
+    let deadline = tokio::time::Instant::now() + CREATE_DEADLINE;
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        // Replication -1 asks for the broker's default; a broker too old
+        // for that gets a single replica.
+        let mut result = create(admin, topic, TopicReplication::Fixed(-1), compact).await;
+        if matches!(
+            result,
+            Err(RDKafkaErrorCode::InvalidReplicationFactor | RDKafkaErrorCode::InvalidRequest)
+        ) {
+            result = create(admin, topic, TopicReplication::Fixed(1), compact).await;
+        }
+        match result {
+            Err(code)
+                if classify(code) == Class::Transient
+                    && tokio::time::Instant::now() + backoff < deadline =>
+            {
+                tracing::warn!(topic, %code, "Cannot create topic yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn create(

@@ -19,6 +19,7 @@ use crate::format::Format;
 use crate::invoke::partial::{self, Report};
 use crate::invoke::{Failure, Target, Verdict};
 use crate::metrics;
+use crate::pipeline::budget::Held;
 use crate::produce::{self, Refused};
 use crate::results::Results;
 use crate::retry::{self, Delivery};
@@ -135,76 +136,6 @@ impl ChainPool {
     }
 }
 
-/// Records handed to a worker and not yet taken into a batch, in bytes and
-/// in number. The dispatcher adds, the worker subtracts, and the dispatcher
-/// pauses the partition while it is too large (see [`BacklogLimits`]).
-#[derive(Clone, Default)]
-pub(crate) struct Backlog(Arc<(AtomicUsize, AtomicUsize)>);
-
-impl Backlog {
-    /// Counts `record` in; returns the new totals (bytes, records).
-    pub(crate) fn add(&self, record: &Record) -> (usize, usize) {
-        let bytes = footprint(record);
-        (
-            self.0.0.fetch_add(bytes, Ordering::Relaxed) + bytes,
-            self.0.1.fetch_add(1, Ordering::Relaxed) + 1,
-        )
-    }
-
-    fn remove(&self, batch: &[Record]) {
-        let bytes: usize = batch.iter().map(footprint).sum();
-        self.0.0.fetch_sub(bytes, Ordering::Relaxed);
-        self.0.1.fetch_sub(batch.len(), Ordering::Relaxed);
-    }
-
-    /// The current totals (bytes, records).
-    pub(crate) fn size(&self) -> (usize, usize) {
-        (
-            self.0.0.load(Ordering::Relaxed),
-            self.0.1.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// When a partition's backlog is full. It may always hold its share of the
-/// buffer; past it, it is full once it holds two batches' worth of records
-/// (enough to keep its worker busy) or two requests' worth of bytes (enough
-/// for any batch). So small records are bounded by the buffer, and records
-/// too large for two batches to fit the share still flow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BacklogLimits {
-    /// This partition's share of `source.buffer_mb`, in bytes.
-    pub share: usize,
-    /// Two batches: `2 × batch.size`.
-    pub min_records: usize,
-    /// Two requests: `2 × batch.max_request_bytes`.
-    pub min_bytes: usize,
-}
-
-impl BacklogLimits {
-    /// Pause: the backlog is past its share and past one of the floors.
-    pub(crate) fn full(&self, (bytes, records): (usize, usize)) -> bool {
-        bytes > self.share && (records >= self.min_records || bytes > self.min_bytes)
-    }
-
-    /// Resume: the backlog is back under half of what made it full.
-    pub(crate) fn drained(&self, (bytes, records): (usize, usize)) -> bool {
-        bytes <= self.share / 2 || (records < self.min_records / 2 && bytes <= self.min_bytes / 2)
-    }
-}
-
-/// Roughly what a record takes in memory: its bytes plus a fixed overhead.
-fn footprint(record: &Record) -> usize {
-    const OVERHEAD: usize = 128;
-    let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|h| h.key.len() + len(&h.value))
-        .sum();
-    OVERHEAD + record.topic.len() + len(&record.key) + len(&record.value) + headers
-}
-
 /// The plugins of a chain, for a failure that is no one plugin's.
 fn chain_name(plugins: &[Arc<Plugin>]) -> String {
     let names: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
@@ -300,7 +231,7 @@ impl From<produce::Error> for BatchEnd {
 pub(crate) async fn run(
     tp: TopicPartition,
     mut input: mpsc::UnboundedReceiver<Record>,
-    backlog: Backlog,
+    held: Held,
     shared: Arc<Shared>,
     revoked: CancellationToken,
 ) -> End {
@@ -317,7 +248,9 @@ pub(crate) async fn run(
         let Some((batch, reason)) = next else {
             return End::Finished;
         };
-        backlog.remove(&batch);
+        // The batch's bytes count against `source.buffer_mb` until it is
+        // handled, however it ends.
+        let _release = held.batch(&batch);
         let first_offset = batch.first().map_or(0, |r| r.offset);
         let next_offset = batch.last().map_or(0, |r| r.offset + 1);
         // Every log line of the batch's journey carries where it came from.
@@ -690,18 +623,6 @@ fn status_class(verdict: &Verdict) -> &'static str {
 mod tests {
     use super::*;
 
-    fn record(value: Option<&[u8]>) -> Record {
-        Record {
-            topic: "t".into(),
-            partition: 0,
-            offset: 0,
-            timestamp: 0,
-            key: Some(b"key".to_vec()),
-            value: value.map(<[u8]>::to_vec),
-            headers: Vec::new(),
-        }
-    }
-
     #[tokio::test]
     async fn lowering_then_raising_concurrency_keeps_every_permit() {
         let pool = ChainPool::new(Vec::new(), 6);
@@ -737,37 +658,5 @@ mod tests {
         let _only = pool.acquire().await;
         let next = tokio::time::timeout(std::time::Duration::from_millis(50), pool.acquire());
         assert!(next.await.is_err(), "a second batch must wait");
-    }
-
-    #[test]
-    fn backlog_counts_records_until_they_are_batched() {
-        let backlog = Backlog::default();
-        let batch = [record(Some(&[0; 1000])), record(None)];
-        let (bytes, records) = backlog.add(&batch[0]);
-        assert!(bytes > 1000 && records == 1, "{bytes} {records}");
-        let (more_bytes, records) = backlog.add(&batch[1]);
-        assert!(more_bytes > bytes && records == 2);
-        backlog.remove(&batch);
-        assert_eq!(backlog.size(), (0, 0));
-    }
-
-    #[test]
-    fn small_records_are_bounded_by_the_share_big_ones_by_two_requests() {
-        let limits = BacklogLimits {
-            share: 1000,
-            min_records: 10,
-            min_bytes: 50_000,
-        };
-        // Within its share, a backlog is never full.
-        assert!(!limits.full((1000, 500)));
-        // Past it: full with two batches of records, not before (unless past two requests).
-        assert!(!limits.full((1001, 9)));
-        assert!(limits.full((1001, 10)));
-        assert!(limits.full((50_001, 1)));
-        // Drained under half the share, or under half of both floors.
-        assert!(limits.drained((500, 9)));
-        assert!(!limits.drained((501, 5)));
-        assert!(limits.drained((25_000, 4)));
-        assert!(!limits.drained((25_001, 4)));
     }
 }

@@ -324,3 +324,17 @@ pub async fn http_get(port: u16, path: &'static str) -> Option<(u16, String)> {
     .await
     .expect("the GET thread does not panic")
 }
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
+///
+/// # Panics
+/// When the process is gone.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a running process");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+        * 1024
+}

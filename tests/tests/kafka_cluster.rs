@@ -105,21 +105,17 @@ async fn dead_letters_with_a_replica_down(broker: &mut Broker, dir: &Path) {
         .create_topic_with("dl3-dead", 1, 3, &[("min.insync.replicas", "3")])
         .await;
     let emulator = connector::emulator(|_| {}).await;
-    // Every invocation is refused (not retried): every record is a dead letter.
-    emulator.inject(Fault::status(404));
+    // Every invocation is refused as bad input (400: not retried, and not a
+    // target failure as 401/403/404 are): every record is a dead letter.
+    emulator.inject(Fault::status(400));
     let down = *broker.node_ids().last().unwrap();
     broker.kill_node(down);
-    // fcsink's start-up is not yet robust to a dead node: until the
-    // controller fences it (broker.session.timeout.ms, 6 s here) its
-    // CreateTopics may go there and fail, and reading the config topic
-    // fails on a transport error from the dead bootstrap address; either
-    // way fcsink exits. So wait for the fence, and run without the control
-    // topics (operations.control = false).
-    tokio::time::sleep(Duration::from_secs(8)).await;
-
+    // fcsink starts at once, while the dead node is still a member of the
+    // cluster's metadata (until the controller fences it): creating the
+    // control topics and reading them retry what the dead node fails.
     let delivery = |name: &str| {
         format!(
-            "[batch]\nsize = 10\nlinger_ms = 50\n[delivery]\ndead_letter_topic = \"{name}-dead\"\n[operations]\ncontrol = false\n"
+            "[batch]\nsize = 10\nlinger_ms = 50\n[delivery]\ndead_letter_topic = \"{name}-dead\"\n"
         )
     };
     let mut dl2 = start_with(

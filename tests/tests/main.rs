@@ -18,3 +18,5 @@ mod js_plugins;
 mod hostile;
 // Runtime settings against batches in flight: one snapshot per batch.
 mod live_settings;
+// `source.buffer_mb` as one byte budget: 200 partitions of 1 MB records.
+mod buffer_budget;

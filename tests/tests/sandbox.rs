@@ -207,6 +207,35 @@ fn an_answer_aliasing_one_buffer_is_refused_before_the_host_copies_it() {
 }
 
 #[test]
+fn random_bytes_per_call_are_capped_well_below_wasis_default() {
+    // wasmtime-wasi would hand out 64 MiB per call; fcsink allows 64 KiB.
+    let runtime = Runtime::new(Limits::default(), None).unwrap();
+    let mut chain = misbehave(&runtime, "random-bomb");
+    match failure(&mut chain, vec![record(0, "BAD")]) {
+        PluginFailure::Trapped(message) => {
+            assert!(message.contains("exceeds limit 65536"), "{message}")
+        }
+        other => panic!("16 MiB of random bytes must trap, got {other:?}"),
+    }
+    still_works(&mut chain);
+}
+
+#[test]
+fn the_resource_table_is_capped() {
+    // A million pollables would be a million host allocations; the table
+    // stops at 4096 and the call traps.
+    let runtime = Runtime::new(Limits::default(), None).unwrap();
+    let mut chain = misbehave(&runtime, "resource-bomb");
+    match failure(&mut chain, vec![record(0, "BAD")]) {
+        PluginFailure::Trapped(message) => {
+            assert!(message.contains("resource table has no free keys"), "{message}")
+        }
+        other => panic!("a million resources must trap, got {other:?}"),
+    }
+    still_works(&mut chain);
+}
+
+#[test]
 fn memory_cap_obeyed() {
     // A real plugin parsing 100 KB of JSON fits well under an 8 MiB cap.
     let runtime = Runtime::new(limits(8, 2000), None).unwrap();

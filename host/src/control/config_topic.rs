@@ -100,16 +100,7 @@ impl Feed {
     pub async fn open(client: &ClientConfig, topic: &str) -> anyhow::Result<(Feed, Vec<Entry>)> {
         let (consumer, end) = reader(client, topic).await?;
         let mut entries = Vec::new();
-        let deadline = Instant::now() + 3 * METADATA_TIMEOUT;
-        let mut next = 0;
-        while next < end {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let message = tokio::time::timeout(left, consumer.recv())
-                .await
-                .with_context(|| format!("timed out reading {topic} up to offset {end}"))??;
-            next = message.offset() + 1;
-            entries.extend(decode(&message));
-        }
+        read_to_end(&consumer, topic, end, |message| entries.extend(decode(message))).await?;
         Ok((Feed { consumer }, entries))
     }
 
@@ -140,6 +131,41 @@ fn decode(message: &rdkafka::message::BorrowedMessage<'_>) -> Option<Entry> {
     Entry::decode(key, value)
 }
 
+/// Hands every message of partition 0 below `end` to `each`, in order,
+/// within `3 * METADATA_TIMEOUT`.
+///
+/// # Errors
+/// When the end is not reached in time.
+pub(crate) async fn read_to_end(
+    consumer: &StreamConsumer,
+    topic: &str,
+    end: i64,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + 3 * METADATA_TIMEOUT;
+    let mut next = 0;
+    while next < end {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let received = tokio::time::timeout(left, consumer.recv())
+            .await
+            .with_context(|| format!("timed out reading {topic} up to offset {end}"))?;
+        match received {
+            Ok(message) => {
+                next = message.offset() + 1;
+                each(&message);
+            }
+            // A broker of the cluster down (its address among the bootstrap
+            // servers) shows up here; librdkafka reconnects and the
+            // deadline bounds the wait.
+            Err(err) => {
+                tracing::debug!(%err, topic, "Reading a control topic; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A reader of partition 0 of `topic` from the beginning, and the end offset to read up to.
 pub(crate) async fn reader(
     client: &ClientConfig,
@@ -158,8 +184,14 @@ pub(crate) async fn reader(
     consumer.assign(&list)?;
     let watermarks = {
         let (consumer, topic) = (consumer.clone(), topic.to_string());
-        tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&topic, 0, METADATA_TIMEOUT))
-            .await?
+        tokio::task::spawn_blocking(move || {
+            // One retry after a transient error: the first request may go to
+            // a broker that is down.
+            consumer
+                .fetch_watermarks(&topic, 0, METADATA_TIMEOUT)
+                .or_else(|_| consumer.fetch_watermarks(&topic, 0, METADATA_TIMEOUT))
+        })
+        .await?
     };
     let (_, end) = watermarks.with_context(|| format!("cannot read the end offset of {topic}"))?;
     Ok((consumer, end))

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rdkafka::config::ClientConfig;
 
 use rdkafka::message::Message as _;
@@ -206,20 +205,16 @@ pub async fn publish(
 pub async fn read(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<InstanceStatus>> {
     let (consumer, end) = super::config_topic::reader(client, topic).await?;
     let mut latest: BTreeMap<String, Option<InstanceStatus>> = BTreeMap::new();
-    let mut next = 0;
-    while next < end {
-        let message = tokio::time::timeout(3 * METADATA_TIMEOUT, consumer.recv())
-            .await
-            .with_context(|| format!("timed out reading {topic}"))??;
-        next = message.offset() + 1;
+    super::config_topic::read_to_end(&consumer, topic, end, |message| {
         let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-            continue;
+            return;
         };
         let status = message
             .payload()
             .and_then(|v| serde_json::from_slice::<InstanceStatus>(v).ok());
         latest.insert(key.to_string(), status);
-    }
+    })
+    .await?;
     let now = super::now_ms();
     Ok(latest
         .into_values()

@@ -102,9 +102,18 @@ impl Partitions {
 
     /// The partitions paused for backpressure.
     pub(crate) fn behind_ones(&self) -> Vec<TopicPartition> {
+        self.in_state(&State::Behind)
+    }
+
+    /// The partitions neither behind nor stopped.
+    pub(crate) fn fetching_ones(&self) -> Vec<TopicPartition> {
+        self.in_state(&State::Fetching)
+    }
+
+    fn in_state(&self, wanted: &State) -> Vec<TopicPartition> {
         self.states
             .iter()
-            .filter(|(_, state)| **state == State::Behind)
+            .filter(|(_, state)| *state == wanted)
             .map(|(tp, _)| tp.clone())
             .collect()
     }

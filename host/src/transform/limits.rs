@@ -39,13 +39,30 @@ impl Limits {
     }
 }
 
+/// Most core instances one plugin may create: a componentize-py or
+/// componentize-js component needs a few dozen, a Rust one a handful.
+pub(crate) const MAX_INSTANCES: usize = 100;
+/// Most tables one plugin may create.
+pub(crate) const MAX_TABLES: usize = 100;
+/// Most linear memories one plugin may create (their sum is capped too).
+pub(crate) const MAX_MEMORIES: usize = 10;
+/// Most entries a table may have; tables hold function references, and a
+/// million is far beyond any real plugin.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Most WASI resources (streams, pollables, …) one plugin may hold at once,
+/// each a host allocation; wasmtime's default is a million.
+pub(crate) const MAX_RESOURCES: usize = 4096;
+
 /// Refuses memory and table growth past the cap and remembers that it did, so
-/// that the trap that follows is reported as "memory exceeded".
+/// that the trap that follows is reported as "memory exceeded". The cap is
+/// on the sum of the instance's memories, not on each.
 pub(crate) struct MemoryLimiter {
     max_bytes: usize,
     exceeded: Arc<AtomicBool>,
     /// The size of the largest linear memory so far, in bytes.
     largest: usize,
+    /// The bytes of all the instance's memories together.
+    total: usize,
 }
 
 impl MemoryLimiter {
@@ -54,6 +71,7 @@ impl MemoryLimiter {
             max_bytes,
             exceeded: Arc::new(AtomicBool::new(false)),
             largest: 0,
+            total: 0,
         }
     }
 
@@ -65,7 +83,7 @@ impl MemoryLimiter {
     /// the middle of a batch. The chain replaces such an instance after its
     /// call instead.
     pub(crate) fn near_cap(&self) -> bool {
-        self.largest > self.max_bytes / 4 * 3
+        self.largest.max(self.total) > self.max_bytes / 4 * 3
     }
 
     /// Whether growth was refused since the last call to `reset`.
@@ -77,17 +95,19 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.max_bytes {
             self.exceeded.store(true, Ordering::Relaxed);
             wasmtime::bail!(
-                "plugin memory limit exceeded: wanted {desired} bytes, cap is {} bytes",
+                "plugin memory limit exceeded: wanted {total} bytes in all, cap is {} bytes",
                 self.max_bytes
             );
         }
+        self.total = total;
         self.largest = self.largest.max(desired);
         Ok(true)
     }
@@ -98,8 +118,19 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million entries is far beyond any real plugin.
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -124,6 +155,19 @@ mod tests {
         assert!(!limiter.exceeded());
         assert!(limiter.memory_growing(1 << 20, 2 << 20, None).is_err());
         assert!(limiter.exceeded());
+    }
+
+    #[test]
+    fn the_cap_holds_for_all_memories_together() {
+        let mut limiter = MemoryLimiter::new(4 << 20);
+        // Two memories of 2 MiB fit; growing either past that does not.
+        assert!(limiter.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(!limiter.exceeded());
+        assert!(limiter.memory_growing(2 << 20, 3 << 20, None).is_err());
+        assert!(limiter.exceeded());
+        assert!(limiter.near_cap(), "4 MiB of 4 MiB in use");
+        assert!(limiter.instances() <= 100 && limiter.memories() <= 10);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level, Transformer, TransformerPre};
 use super::guest_log::GuestLog;
-use super::limits::{Limits, MemoryLimiter};
+use super::limits::{Limits, MAX_RESOURCES, MemoryLimiter};
 use super::{LoadError, Outcome, PluginFailure, Record, Runtime, builtin, cache};
 
 /// Where a plugin's component comes from.
@@ -149,9 +149,13 @@ impl Plugin {
             .allow_ip_name_lookup(false)
             .max_random_size(MAX_RANDOM_BYTES)
             .build();
+        let mut table = ResourceTable::new();
+        // Each WASI resource is a host allocation: a plugin may not pile up
+        // a million of them.
+        table.set_max_capacity(MAX_RESOURCES);
         let state = State {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(self.limits.memory_bytes),
             log,
         };

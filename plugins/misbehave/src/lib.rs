@@ -34,6 +34,8 @@ const MODES: &[&str] = &[
     "output-bomb",
     "init-error",
     "init-sleep",
+    "random-bomb",
+    "resource-bomb",
 ];
 
 /// The misbehaviour chosen by config key `mode`. The remaining modes act in
@@ -75,6 +77,12 @@ pub enum Mode {
     /// point at one 64 KiB buffer: 125 MiB for the host to copy out of
     /// 64 KiB of guest memory.
     OutputBomb,
+    /// `random-bomb`: ask WASI for 16 MiB of random bytes in one call; Fail
+    /// with how many came back (the host caps what one call may ask for).
+    RandomBomb,
+    /// `resource-bomb`: create a million WASI pollables and keep them all;
+    /// Fail with how many were made (the host caps the resource table).
+    ResourceBomb,
     /// After `init-sleep`: keep every record.
     Keep,
 }
@@ -108,6 +116,8 @@ impl Transform for Misbehave {
             "split" => Mode::Split,
             "sleep" => Mode::Sleep,
             "output-bomb" => Mode::OutputBomb,
+            "random-bomb" => Mode::RandomBomb,
+            "resource-bomb" => Mode::ResourceBomb,
             "init-error" => return Err("misbehave refuses this config".to_string()),
             "init-sleep" => {
                 std::thread::sleep(SLEEP);
@@ -189,6 +199,8 @@ impl Transform for Misbehave {
                 Outcome::Keep
             }
             Mode::OutputBomb => Outcome::Replace(aliased_copies(record, 2000, 64 * 1024)),
+            Mode::RandomBomb => wasi::random_bomb(),
+            Mode::ResourceBomb => wasi::resource_bomb(),
             // Batch-level modes act in `transform_batch`; a record reaching here
             // belongs to a batch that did not trigger.
             Mode::WrongCount | Mode::TooFew | Mode::Reject | Mode::Keep => Outcome::Keep,
@@ -197,6 +209,40 @@ impl Transform for Misbehave {
 }
 
 fcsink_guest::export!(Misbehave);
+
+/// The modes that call WASI directly.
+#[cfg(target_os = "wasi")]
+mod wasi {
+    use fcsink_guest::Outcome;
+
+    pub fn random_bomb() -> Outcome {
+        let bytes = wasip2::random::random::get_random_bytes(16 << 20);
+        Outcome::Fail(format!("got {} random bytes", bytes.len()))
+    }
+
+    pub fn resource_bomb() -> Outcome {
+        let mut made = 0u32;
+        for _ in 0..1_000_000 {
+            std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(1));
+            made += 1;
+        }
+        Outcome::Fail(format!("made {made} pollables"))
+    }
+}
+
+/// Natively there is no WASI host to misbehave against.
+#[cfg(not(target_os = "wasi"))]
+mod wasi {
+    use fcsink_guest::Outcome;
+
+    pub fn random_bomb() -> Outcome {
+        Outcome::Fail("random-bomb runs only under WASI".into())
+    }
+
+    pub fn resource_bomb() -> Outcome {
+        Outcome::Fail("resource-bomb runs only under WASI".into())
+    }
+}
 
 impl Misbehave {
     /// Whether this record should misbehave.

@@ -14,7 +14,7 @@ use fc_emulator::Fault;
 use fcsink::config::Settings;
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, Process, Running, http_get, wait_until};
+use fcsink_tests::connector::{self, Process, Running, http_get, peak_rss, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
@@ -159,17 +159,6 @@ fn endless_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>
         }
     });
     (url, requests)
-}
-
-/// The peak resident memory of process `pid`, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        * 1024
 }
 
 /// Before: a 256 MiB answer was read whole (RSS 844 MiB). Now the read
