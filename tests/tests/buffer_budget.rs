@@ -56,7 +56,7 @@ async fn two_hundred_partitions_of_megabyte_records_stay_within_the_buffer() {
     let extra = format!(
         "[batch]\nsize = 10\nlinger_ms = 200\nmax_request_bytes = {max_request_bytes}\n"
     );
-    let config = connector::config("wide", &broker, &emulator, "wide", "", &extra)
+    let config = connector::config("wide", &broker, &emulator, "wide", "send_mode = \"sync\"", &extra)
         .replace(
             "concurrency = 3",
             &format!("concurrency = {concurrency}\nbuffer_mb = {BUFFER_MB}"),
