@@ -329,11 +329,7 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn new(
-        shared: Arc<Shared>,
-        floors: Limits,
-        handles: fleet::Handles,
-    ) -> Self {
+    fn new(shared: Arc<Shared>, floors: Limits, handles: fleet::Handles) -> Self {
         let (ends, ended) = mpsc::unbounded_channel();
         let current = *handles.live.borrow();
         handles
@@ -433,7 +429,11 @@ impl Dispatcher {
                 .filter_map(|tp| self.states.behind(tp))
                 .collect();
             if !pauses.is_empty() {
-                tracing::debug!(total, budget = limits.budget, "Over source.buffer_mb; pausing every partition");
+                tracing::debug!(
+                    total,
+                    budget = limits.budget,
+                    "Over source.buffer_mb; pausing every partition"
+                );
                 apply(consumer, pauses);
             }
         } else if limits.full(size, total)
@@ -461,8 +461,7 @@ impl Dispatcher {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let end =
-                worker::run(tp.clone(), receiver, worker_held, shared, worker_revoked).await;
+            let end = worker::run(tp.clone(), receiver, worker_held, shared, worker_revoked).await;
             let _ = ends.send((tp, id, end));
         });
         Worker {

@@ -57,11 +57,18 @@ async fn two_hundred_partitions_of_megabyte_records_stay_within_the_buffer() {
     let extra = format!(
         "[batch]\nsize = {batch_size}\nlinger_ms = 200\nmax_request_bytes = {max_request_bytes}\n"
     );
-    let config = connector::config("wide", &broker, &emulator, "wide", "send_mode = \"sync\"", &extra)
-        .replace(
-            "concurrency = 3",
-            &format!("concurrency = {concurrency}\nbuffer_mb = {BUFFER_MB}"),
-        );
+    let config = connector::config(
+        "wide",
+        &broker,
+        &emulator,
+        "wide",
+        "send_mode = \"sync\"",
+        &extra,
+    )
+    .replace(
+        "concurrency = 3",
+        &format!("concurrency = {concurrency}\nbuffer_mb = {BUFFER_MB}"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wide.toml");
     std::fs::write(&path, config).unwrap();
@@ -69,9 +76,11 @@ async fn two_hundred_partitions_of_megabyte_records_stay_within_the_buffer() {
     let expected: BTreeMap<i32, i64> = (0..PARTITIONS)
         .map(|p| (p, (RECORDS / PARTITIONS as usize) as i64))
         .collect();
-    wait_until("every record committed", Duration::from_secs(300), || async {
-        broker.committed_offsets("connect-wide", "wide").await == expected
-    })
+    wait_until(
+        "every record committed",
+        Duration::from_secs(300),
+        || async { broker.committed_offsets("connect-wide", "wide").await == expected },
+    )
     .await;
     let rss = peak_rss(process.id());
     eprintln!("peak RSS {} MiB", rss >> 20);
@@ -83,7 +92,11 @@ async fn two_hundred_partitions_of_megabyte_records_stay_within_the_buffer() {
     );
     let delivered = connector::delivered(&emulator).len();
     assert_eq!(delivered, RECORDS, "every record reached the function");
-    let bound = bound(concurrency, batch_size * RECORD_BYTES as u64, max_request_bytes);
+    let bound = bound(
+        concurrency,
+        batch_size * RECORD_BYTES as u64,
+        max_request_bytes,
+    );
     assert!(
         rss <= bound,
         "peak RSS {} MiB, over the bound of {} MiB",

@@ -232,7 +232,10 @@ fn the_resource_table_is_capped() {
     let mut chain = misbehave(&runtime, "resource-bomb");
     match failure(&mut chain, vec![record(0, "BAD")]) {
         PluginFailure::Trapped(message) => {
-            assert!(message.contains("resource table has no free keys"), "{message}")
+            assert!(
+                message.contains("resource table has no free keys"),
+                "{message}"
+            )
         }
         other => panic!("a million resources must trap, got {other:?}"),
     }

@@ -100,7 +100,10 @@ impl Feed {
     pub async fn open(client: &ClientConfig, topic: &str) -> anyhow::Result<(Feed, Vec<Entry>)> {
         let (consumer, end) = reader(client, topic).await?;
         let mut entries = Vec::new();
-        read_to_end(&consumer, topic, end, |message| entries.extend(decode(message))).await?;
+        read_to_end(&consumer, topic, end, |message| {
+            entries.extend(decode(message))
+        })
+        .await?;
         Ok((Feed { consumer }, entries))
     }
 

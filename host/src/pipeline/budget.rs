@@ -196,7 +196,13 @@ mod tests {
         let release = held.batch(&batch);
         assert_eq!(held.size(), both, "a formed batch is still held");
         drop(release);
-        assert_eq!(held.size(), Size { bytes: 0, records: 0 });
+        assert_eq!(
+            held.size(),
+            Size {
+                bytes: 0,
+                records: 0
+            }
+        );
         assert_eq!(total.bytes(), 0);
     }
 

@@ -91,7 +91,10 @@ fn trusted(dir: &Path) -> Result<(), String> {
     if let Ok(me) = std::fs::metadata("/proc/self")
         && metadata.uid() != me.uid()
     {
-        return Err(format!("it belongs to uid {}, not to this user", metadata.uid()));
+        return Err(format!(
+            "it belongs to uid {}, not to this user",
+            metadata.uid()
+        ));
     }
     Ok(())
 }
@@ -187,7 +190,11 @@ mod tests {
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(trusted(dir.path()).unwrap_err().contains("others can write"));
+        assert!(
+            trusted(dir.path())
+                .unwrap_err()
+                .contains("others can write")
+        );
         load_or_compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         assert!(artifacts(dir.path()).is_empty(), "nothing is written there");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
