@@ -221,9 +221,20 @@ fn check_encoded(format: &Format, records: &[Record], max_records: usize, max_by
             request.body.len()
         );
         next = range.end;
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&request.body));
-        });
+        let body: Value = match serde_json::from_slice(&request.body) {
+            Ok(body) => body,
+            // A record's JSON may hold a number no f64 holds (`1e999`): still
+            // JSON, embedded as written, but serde_json cannot make a Value of it.
+            Err(e) if e.to_string().starts_with("number out of range") => {
+                serde_json::from_slice::<serde::de::IgnoredAny>(&request.body)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&request.body)));
+                for i in range {
+                    placed[i] += 1;
+                }
+                continue;
+            }
+            Err(e) => panic!("{e}: {}", String::from_utf8_lossy(&request.body)),
+        };
         let elements = carried(format, &body);
         assert_eq!(elements.len(), range.len());
         if !matches!(format, Format::AwsKafkaEvent { .. }) {
