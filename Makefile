@@ -1,5 +1,5 @@
 # fcsink's dev loop. `make demo` and `make test` do all set-up on a fresh machine.
-.PHONY: setup demo test lint fmt plugins bench e2e e2e-kafka kafka-cluster ledger
+.PHONY: setup demo test lint fmt plugins bench e2e e2e-kafka kafka-cluster ledger fuzz
 
 # The Wasm target, the Tansu and Apache Kafka brokers, the Python client used as an independent peer.
 setup:
@@ -35,6 +35,17 @@ e2e-kafka: setup
 # killed instance taken over, 10 MB records, dead letters with replicas down.
 kafka-cluster: setup
 	cargo test -p fcsink-tests --locked --test kafka_cluster
+
+# Every fuzz target for FUZZ_SECONDS each (nightly, libFuzzer). New inputs
+# land in fuzz/corpus/; minimise with `cd fuzz && cargo +nightly fuzz cmin <target>`
+# before committing them (`make test` replays them).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = config encode record answer partial sts config_topic status_topic import_confluent scrub
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run -s none $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 lint:
 	cargo fmt --all -- --check

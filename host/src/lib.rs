@@ -39,6 +39,8 @@ pub mod config;
 pub mod control;
 pub mod dlq;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header_name;
 pub mod import;
 pub mod invoke;

@@ -190,12 +190,18 @@ fn raw_headers(message: &BorrowedMessage<'_>) -> Vec<Header> {
                 (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
             )
         };
-        out.push(Header {
-            key: crate::header_name::from_bytes(name),
-            value: value.map(<[u8]>::to_vec),
-        });
+        out.push(header(name, value));
     }
     out
+}
+
+/// A consumed header as fcsink carries it: any name bytes (kept losslessly,
+/// [`crate::header_name`]), any value.
+pub fn header(name: &[u8], value: Option<&[u8]>) -> Header {
+    Header {
+        key: crate::header_name::from_bytes(name),
+        value: value.map(<[u8]>::to_vec),
+    }
 }
 
 /// Stores `next_offset` (the first offset not yet handled) for the next commit.

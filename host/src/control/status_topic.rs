@@ -54,7 +54,8 @@ pub struct InstanceStatus {
 impl InstanceStatus {
     /// Whether the instance has been silent for too long at `now_ms`.
     pub fn is_stale(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.updated_ms) > STALE_INTERVALS * self.interval_ms.max(1)
+        now_ms.saturating_sub(self.updated_ms)
+            > self.interval_ms.max(1).saturating_mul(STALE_INTERVALS)
     }
 }
 
@@ -221,4 +222,22 @@ pub async fn read(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<Inst
         .flatten()
         .filter(|s| !s.is_stale(now))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing the status topic: any instance may publish any
+    /// interval, and three times a huge one overflowed (a panic in debug
+    /// builds, a wrong answer in release ones).
+    #[test]
+    fn a_huge_interval_never_overflows_and_is_never_stale() {
+        let json = r#"{"id":"a","host":"h","pid":1,"version":"v","started_ms":0,"updated_ms":0,
+            "interval_ms":18446744073709551615,"state":"running","partitions":[],"settings":{},
+            "last_error":null,"totals":{"consumed":0,"filtered":0,"delivered":0,"dead_lettered":0}}"#;
+        let status: InstanceStatus = serde_json::from_str(json).unwrap();
+        assert!(!status.is_stale(u64::MAX));
+        assert!(!status.is_stale(0));
+    }
 }

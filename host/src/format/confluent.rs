@@ -52,8 +52,11 @@ fn push_field(out: &mut Vec<u8>, field: &str, bytes: Option<&[u8]>, converter: C
 }
 
 /// The bytes without surrounding whitespace, when they are one JSON value.
+/// JSON is UTF-8: serde_json does not check the strings it skips, so the
+/// bytes are checked first.
 fn as_json(bytes: &[u8]) -> Option<&[u8]> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).ok()?;
+    let text = std::str::from_utf8(bytes).ok()?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     Some(bytes.trim_ascii())
 }
 
@@ -75,6 +78,17 @@ mod tests {
 
     fn text(record: &Record, converter: Converter) -> String {
         String::from_utf8(element(record, converter)).unwrap()
+    }
+
+    /// Found by the `encode` fuzz target: a JSON-looking value with bytes
+    /// that are not UTF-8 inside a string was embedded as it was, making the
+    /// whole body invalid JSON.
+    #[test]
+    fn json_with_bytes_that_are_not_utf8_travels_as_base64() {
+        let value = b"{\"a\xffb\": 1}";
+        let body = element(&record(None, Some(value)), Converter::Json);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["payload"]["valueEncoding"], "base64");
     }
 
     #[test]

@@ -125,8 +125,15 @@ pub fn convert(json: &str) -> anyhow::Result<Imported> {
         toml.pair("start_from", &reset);
     }
     if let Some(tasks) = take("tasks.max") {
-        toml.raw("concurrency", &tasks);
-        toml.comment("tasks.max: partitions handled in parallel by one fcsink process");
+        match tasks.trim().parse::<u64>() {
+            Ok(n) => {
+                toml.raw("concurrency", &n.to_string());
+                toml.comment("tasks.max: partitions handled in parallel by one fcsink process");
+            }
+            Err(_) => warnings.push(format!(
+                "tasks.max {tasks:?} is not a number; source.concurrency keeps its default"
+            )),
+        }
     }
     if cloud && (take("kafka.api.key").is_some() | take("kafka.auth.mode").is_some()) {
         take("kafka.api.secret");
@@ -180,7 +187,12 @@ pub fn convert(json: &str) -> anyhow::Result<Imported> {
         },
     );
     if let Some(timeout) = take("aws.lambda.socket.timeout") {
-        toml.raw("timeout_ms", &timeout);
+        match timeout.trim().parse::<u64>() {
+            Ok(ms) => toml.raw("timeout_ms", &ms.to_string()),
+            Err(_) => warnings.push(format!(
+                "aws.lambda.socket.timeout {timeout:?} is not a number; target.lambda.timeout_ms keeps its default"
+            )),
+        }
     }
     for key in [
         "aws.lambda.topic2function.map",
@@ -470,6 +482,28 @@ mod tests {
             panic!("not Lambda")
         };
         assert_eq!(lambda.function, "myLambda:live");
+    }
+
+    /// Found by the `import_confluent` fuzz target: `"tasks.max": "."` was
+    /// written as `concurrency = .`, and any text could inject TOML.
+    #[test]
+    fn numbers_that_are_not_numbers_are_warned_about_never_written() {
+        let imported = convert(
+            r#"{"connector.class":"LambdaSink","aws.lambda.function.name":"f",
+                "tasks.max":".","aws.lambda.socket.timeout":"1\n[evil]\nx = 1"}"#,
+        )
+        .unwrap();
+        let table: toml::Table = imported.toml.parse().unwrap();
+        assert!(table.get("evil").is_none(), "{}", imported.toml);
+        assert!(!imported.toml.contains("concurrency"), "{}", imported.toml);
+        assert!(!imported.toml.contains("timeout_ms"), "{}", imported.toml);
+        for key in ["tasks.max", "aws.lambda.socket.timeout"] {
+            assert!(
+                imported.warnings.iter().any(|w| w.starts_with(key)),
+                "{key}: {:?}",
+                imported.warnings
+            );
+        }
     }
 
     #[test]

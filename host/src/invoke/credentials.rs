@@ -393,45 +393,64 @@ impl RoleProvider {
                 return Err(fail(e.without_url().to_string()));
             }
         };
-        let json: serde_json::Value = match serde_json::from_slice(&body) {
-            Ok(json) => json,
-            Err(_) if status.is_client_error() => {
-                return Err(refuse(format!(
-                    "HTTP {status} with a body that is not JSON"
-                )));
-            }
-            Err(_) => return Err(fail(format!("HTTP {status} with a body that is not JSON"))),
-        };
-        if !status.is_success() {
-            let code = json
-                .get("Code")
-                .and_then(|v| v.as_str())
-                .unwrap_or("unknown");
-            let message = json.get("Message").and_then(|v| v.as_str()).unwrap_or("");
-            let message = format!("HTTP {status} {code}: {message}");
-            // 4xx: STS said no; 5xx: it failed, try again soon.
-            return Err(if status.is_client_error() {
-                refuse(message)
-            } else {
-                fail(message)
-            });
-        }
-        let field = |name: &str| {
-            json.pointer(&format!("/Credentials/{name}"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .ok_or_else(|| fail(format!("response has no Credentials.{name}")))
-        };
-        let expiration = OffsetDateTime::parse(&field("Expiration")?, &Iso8601::DEFAULT)
-            .map_err(|e| fail(format!("unreadable Credentials.Expiration: {e}")))?;
-        let lifetime = (expiration - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-        let credentials = Credentials::new(
-            field("AccessKeyId")?,
-            field("AccessKeySecret")?,
-            Some(field("SecurityToken")?),
-        );
-        Ok((credentials, lifetime.unsigned_abs()))
+        sts_answer(&self.role.arn, status, &body)
     }
+}
+
+/// What STS's answer to `AssumeRole` for `role` says: temporary credentials
+/// and how long they last, or why not (4xx: a refusal). Every message is
+/// scrubbed. The body is untrusted (`fuzz/` target `sts`).
+pub(crate) fn sts_answer(
+    role: &str,
+    status: reqwest::StatusCode,
+    body: &[u8],
+) -> Result<(Credentials, Duration), CredentialsError> {
+    let fail = |message: String| CredentialsError::AssumeRole {
+        role: role.to_string(),
+        message: super::scrub::scrub(&message),
+    };
+    let refuse = |message: String| CredentialsError::Refused {
+        role: role.to_string(),
+        message: super::scrub::scrub(&message),
+    };
+    let json: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(json) => json,
+        Err(_) if status.is_client_error() => {
+            return Err(refuse(format!(
+                "HTTP {status} with a body that is not JSON"
+            )));
+        }
+        Err(_) => return Err(fail(format!("HTTP {status} with a body that is not JSON"))),
+    };
+    if !status.is_success() {
+        let code = json
+            .get("Code")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown");
+        let message = json.get("Message").and_then(|v| v.as_str()).unwrap_or("");
+        let message = format!("HTTP {status} {code}: {message}");
+        // 4xx: STS said no; 5xx: it failed, try again soon.
+        return Err(if status.is_client_error() {
+            refuse(message)
+        } else {
+            fail(message)
+        });
+    }
+    let field = |name: &str| {
+        json.pointer(&format!("/Credentials/{name}"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| fail(format!("response has no Credentials.{name}")))
+    };
+    let expiration = OffsetDateTime::parse(&field("Expiration")?, &Iso8601::DEFAULT)
+        .map_err(|e| fail(format!("unreadable Credentials.Expiration: {e}")))?;
+    let lifetime = (expiration - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+    let credentials = Credentials::new(
+        field("AccessKeyId")?,
+        field("AccessKeySecret")?,
+        Some(field("SecurityToken")?),
+    );
+    Ok((credentials, lifetime.unsigned_abs()))
 }
 
 #[cfg(test)]

@@ -268,7 +268,7 @@ fn nonce() -> String {
 
 /// How FC reports errors: `X-Fc-Error-Type` on a 200 for a function
 /// error, `ErrorCode`/`ErrorMessage` in the body otherwise.
-const FC: Dialect = Dialect {
+pub(crate) const FC: Dialect = Dialect {
     max_response_setting: "target.fc.max_response_bytes",
     function_error: Some("x-fc-error-type"),
     function_error_type: None,

@@ -7,7 +7,7 @@ use super::{Dialect, Target, Verdict, header_map, http_client};
 use crate::config::{HttpSettings, SendMode};
 
 /// A generic endpoint has no function-error header and no error schema.
-const HTTP: Dialect = Dialect {
+pub(crate) const HTTP: Dialect = Dialect {
     max_response_setting: "target.http.max_response_bytes",
     function_error: None,
     function_error_type: None,

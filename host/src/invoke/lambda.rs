@@ -13,7 +13,7 @@ use super::{Dialect, Target, Verdict, header_map, http_client};
 use crate::config::{LambdaSettings, SendMode};
 
 /// How Lambda reports errors.
-const LAMBDA: Dialect = Dialect {
+pub(crate) const LAMBDA: Dialect = Dialect {
     max_response_setting: "target.lambda.max_response_bytes",
     function_error: Some("x-amz-function-error"),
     function_error_type: Some("errorType"),
