@@ -190,6 +190,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let limits = Limits {
                 memory_bytes: memory_mb << 20,
                 call_timeout: Duration::from_millis(timeout_ms),
+                ..Limits::default()
             };
             plugin_test(&plugin, cli_record(key, value, headers), config, limits)
         }

@@ -25,6 +25,7 @@ fn limits(memory_mb: usize, timeout_ms: u64) -> Limits {
     Limits {
         memory_bytes: memory_mb << 20,
         call_timeout: Duration::from_millis(timeout_ms),
+        ..Limits::default()
     }
 }
 
@@ -201,13 +202,38 @@ fn a_plugin_sleeping_in_init_is_stopped_at_the_time_limit() {
 #[test]
 fn an_answer_aliasing_one_buffer_is_refused_before_the_host_copies_it() {
     // 2000 records pointing at one 64 KiB buffer: 125 MiB from a plugin
-    // capped at 16 MiB.
+    // capped at 16 MiB, given 3 bytes: it may return the 1 MiB floor.
     let runtime = Runtime::new(limits(16, 5000), None).unwrap();
     let mut chain = misbehave(&runtime, "output-bomb");
     let failure = failure(&mut chain, vec![record(0, "BAD")]);
-    assert_eq!(failure, PluginFailure::OutputTooLarge(16 << 20));
+    assert_eq!(failure, PluginFailure::OutputTooLarge(1 << 20));
     assert_eq!(failure.code(), "plugin-output-too-large");
     still_works(&mut chain);
+}
+
+#[test]
+fn an_answer_past_max_output_ratio_times_its_input_is_refused() {
+    // `split` returns every record twice: within the default ratio (16),
+    // past a ratio of 1 once the input is past the 1 MiB floor.
+    let value = "v".repeat(2 << 20);
+    let split = |ratio| {
+        let runtime = Runtime::new(
+            Limits {
+                max_output_ratio: ratio,
+                ..limits(64, 5000)
+            },
+            None,
+        )
+        .unwrap();
+        let plugin = load(&runtime, "misbehave", &[("mode", "split")]).unwrap();
+        Chain::new(&[plugin]).run(vec![record(0, &value)])
+    };
+    assert_eq!(split(16).unwrap().records.len(), 2);
+    let err = split(1).unwrap_err();
+    assert!(
+        matches!(err.failure, PluginFailure::OutputTooLarge(allowed) if allowed >= 2 << 20 && allowed < 3 << 20),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -140,5 +140,6 @@ pub struct RawDelivery {
 pub struct RawSandbox {
     pub memory_mb: Option<i64>,
     pub call_timeout_ms: Option<i64>,
+    pub max_output_ratio: Option<i64>,
     pub cache_dir: Option<String>,
 }

@@ -313,6 +313,12 @@ fn sandbox(raw: RawSandbox) -> Result<SandboxSettings> {
         Limits::default().call_timeout.as_millis() as u64,
         10..=600_000,
     )?;
+    let max_output_ratio: usize = int_in(
+        "sandbox.max_output_ratio",
+        raw.max_output_ratio,
+        Limits::default().max_output_ratio,
+        1..=1000,
+    )?;
     let cache_dir = match raw.cache_dir {
         Some(dir) if dir.is_empty() => None,
         Some(dir) => Some(PathBuf::from(dir)),
@@ -322,6 +328,7 @@ fn sandbox(raw: RawSandbox) -> Result<SandboxSettings> {
         limits: Limits {
             memory_bytes: memory_mb << 20,
             call_timeout: Duration::from_millis(timeout_ms),
+            max_output_ratio,
         },
         cache_dir,
     })

@@ -10,6 +10,11 @@ use wasmtime::ResourceLimiter;
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// Default time limit of one call into a plugin (one batch).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `sandbox.max_output_ratio`: a call may return this many times
+/// the bytes it was given.
+pub const DEFAULT_MAX_OUTPUT_RATIO: usize = 16;
+/// What a call may always return, whatever its input (within the memory cap).
+pub const OUTPUT_FLOOR_BYTES: usize = 1 << 20;
 /// How often the epoch ticker advances; the granularity of the time limit.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -20,6 +25,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest one call (`init` or one batch) may run.
     pub call_timeout: Duration,
+    /// Most bytes one call may return, as a multiple of its input (at least
+    /// [`OUTPUT_FLOOR_BYTES`], at most `memory_bytes`).
+    pub max_output_ratio: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +35,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_output_ratio: DEFAULT_MAX_OUTPUT_RATIO,
         }
     }
 }
@@ -36,6 +45,16 @@ impl Limits {
     pub(crate) fn deadline_ticks(&self) -> u64 {
         let ticks = self.call_timeout.as_millis() / EPOCH_TICK.as_millis();
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The most bytes a call given `input_bytes` may hand back to the host:
+    /// `max_output_ratio` times its input, at least [`OUTPUT_FLOOR_BYTES`],
+    /// never more than the memory cap.
+    pub(crate) fn output_allowance(&self, input_bytes: usize) -> usize {
+        self.max_output_ratio
+            .saturating_mul(input_bytes)
+            .max(OUTPUT_FLOOR_BYTES)
+            .min(self.memory_bytes)
     }
 }
 
@@ -143,6 +162,7 @@ mod tests {
         let limits = |ms| Limits {
             memory_bytes: 1,
             call_timeout: Duration::from_millis(ms),
+            ..Limits::default()
         };
         assert_eq!(limits(2000).deadline_ticks(), 200);
         assert_eq!(limits(1).deadline_ticks(), 1);
@@ -155,6 +175,19 @@ mod tests {
         assert!(!limiter.exceeded());
         assert!(limiter.memory_growing(1 << 20, 2 << 20, None).is_err());
         assert!(limiter.exceeded());
+    }
+
+    #[test]
+    fn output_is_bounded_by_the_ratio_the_floor_and_the_memory_cap() {
+        let limits = Limits {
+            memory_bytes: 8 << 20,
+            max_output_ratio: 4,
+            ..Limits::default()
+        };
+        assert_eq!(limits.output_allowance(100), OUTPUT_FLOOR_BYTES);
+        assert_eq!(limits.output_allowance(1 << 20), 4 << 20);
+        assert_eq!(limits.output_allowance(100 << 20), 8 << 20);
+        assert_eq!(limits.output_allowance(usize::MAX), 8 << 20);
     }
 
     #[test]

@@ -50,9 +50,12 @@ pub enum PluginFailure {
     #[error("exceeded its memory cap of {0} bytes")]
     MemoryExceeded(usize),
     /// What the plugin returned (or passed to the host in one call) is
-    /// larger than its memory cap: lists aliasing one buffer would make
-    /// the host copy it many times over.
-    #[error("returned more than its memory cap of {0} bytes")]
+    /// larger than it may be: `sandbox.max_output_ratio` times its input,
+    /// at most its memory cap. Lists aliasing one buffer would otherwise
+    /// make the host copy it many times over.
+    #[error(
+        "returned more than the {0} bytes it may (sandbox.max_output_ratio times its input, at most its memory cap)"
+    )]
     OutputTooLarge(usize),
     /// The plugin returned a different number of outcomes than it got records.
     #[error("returned {got} outcomes for {expected} records")]

@@ -181,7 +181,14 @@ impl Plugin {
                     self.limits.call_timeout,
                 )));
             }
-            Some(Err(err)) => return Err(init_failed(classify_trap(&store, &err, self.limits))),
+            Some(Err(err)) => {
+                return Err(init_failed(classify_trap(
+                    &store,
+                    &err,
+                    self.limits,
+                    self.limits.memory_bytes,
+                )));
+            }
             Some(Ok((_, Err(reason)))) => {
                 return Err(LoadError::Config {
                     plugin: self.name.to_string(),
@@ -218,6 +225,9 @@ impl Instance {
             tracing::warn!(plugin = %self.store.data().log.plugin(), suppressed, "Plugin log lines suppressed");
         }
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
+        // What the host may copy back, set per call from this batch's size.
+        let allowance = self.limits.output_allowance(input_bytes(batch));
+        self.store.set_hostcall_fuel(allowance);
         let called = bounded(
             self.limits.call_timeout,
             self.bindings.call_transform(&mut self.store, batch),
@@ -232,7 +242,7 @@ impl Instance {
                 got: outcomes.len(),
             }),
             Ok(Err(reason)) => Err(PluginFailure::Rejected(reason)),
-            Err(err) => Err(classify_trap(&self.store, &err, self.limits)),
+            Err(err) => Err(classify_trap(&self.store, &err, self.limits, allowance)),
         }
     }
 
@@ -244,7 +254,13 @@ impl Instance {
 }
 
 /// Tells apart the ways a call into wasm can fail.
-fn classify_trap(store: &Store<State>, err: &wasmtime::Error, limits: Limits) -> PluginFailure {
+/// `allowance` is the host-call fuel the call had.
+fn classify_trap(
+    store: &Store<State>,
+    err: &wasmtime::Error,
+    limits: Limits,
+    allowance: usize,
+) -> PluginFailure {
     if store.data().limiter.exceeded() {
         return PluginFailure::MemoryExceeded(limits.memory_bytes);
     }
@@ -254,7 +270,7 @@ fn classify_trap(store: &Store<State>, err: &wasmtime::Error, limits: Limits) ->
             .to_string()
             .contains("fuel allocated for hostcalls has been exhausted")
     }) {
-        return PluginFailure::OutputTooLarge(limits.memory_bytes);
+        return PluginFailure::OutputTooLarge(allowance);
     }
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return PluginFailure::Timeout(limits.call_timeout);
@@ -266,6 +282,18 @@ fn classify_trap(store: &Store<State>, err: &wasmtime::Error, limits: Limits) ->
         Some(stderr) => PluginFailure::Trapped(format!("{trap}; stderr: {stderr}")),
         None => PluginFailure::Trapped(trap),
     }
+}
+
+/// The bytes of a batch as the plugin receives them, roughly.
+fn input_bytes(batch: &[Record]) -> usize {
+    let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
+    batch
+        .iter()
+        .map(|r| {
+            let headers: usize = r.headers.iter().map(|h| h.key.len() + len(&h.value)).sum();
+            r.topic.len() + len(&r.key) + len(&r.value) + headers
+        })
+        .sum()
 }
 
 /// The most random bytes a plugin may ask for in one call (wasmtime-wasi
