@@ -158,13 +158,7 @@ impl Limits {
 /// Roughly what a record takes in memory: its bytes plus a fixed overhead.
 fn footprint(record: &Record) -> usize {
     const OVERHEAD: usize = 128;
-    let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|h| h.key.len() + len(&h.value))
-        .sum();
-    OVERHEAD + record.topic.len() + len(&record.key) + len(&record.value) + headers
+    OVERHEAD + record.carried_bytes()
 }
 
 #[cfg(test)]

@@ -26,6 +26,19 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 pub use bindings::{Header, KafkaRecord as Record, Level, Outcome};
+
+impl Record {
+    /// The bytes the record carries: its topic, key, value and headers.
+    pub(crate) fn carried_bytes(&self) -> usize {
+        let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|h| h.key.len() + len(&h.value))
+            .sum();
+        self.topic.len() + len(&self.key) + len(&self.value) + headers
+    }
+}
 pub use builtin::BUILTINS;
 pub use cache::default_dir as default_cache_dir;
 pub use chain::{Chain, RecordFailure, Transformed};

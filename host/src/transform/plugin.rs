@@ -226,7 +226,9 @@ impl Instance {
         }
         self.store.set_epoch_deadline(self.limits.deadline_ticks());
         // What the host may copy back, set per call from this batch's size.
-        let allowance = self.limits.output_allowance(input_bytes(batch));
+        let allowance = self
+            .limits
+            .output_allowance(batch.iter().map(Record::carried_bytes).sum());
         self.store.set_hostcall_fuel(allowance);
         let called = bounded(
             self.limits.call_timeout,
@@ -282,18 +284,6 @@ fn classify_trap(
         Some(stderr) => PluginFailure::Trapped(format!("{trap}; stderr: {stderr}")),
         None => PluginFailure::Trapped(trap),
     }
-}
-
-/// The bytes of a batch as the plugin receives them, roughly.
-fn input_bytes(batch: &[Record]) -> usize {
-    let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
-    batch
-        .iter()
-        .map(|r| {
-            let headers: usize = r.headers.iter().map(|h| h.key.len() + len(&h.value)).sum();
-            r.topic.len() + len(&r.key) + len(&r.value) + headers
-        })
-        .sum()
 }
 
 /// The most random bytes a plugin may ask for in one call (wasmtime-wasi
