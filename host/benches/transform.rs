@@ -35,9 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use fcsink::transform::{
-    Chain, Limits, Outcome, PluginSpec, Record, RecordFailure, Runtime, Transformed,
-};
+use fcsink::transform::{Chain, Limits, Outcome, PluginSpec, Record, Runtime, Transformed};
 
 const BATCH_SIZES: [usize; 3] = [1, 20, 500];
 const VALUE_SIZES: [usize; 2] = [100, 10 * 1024];
@@ -313,46 +311,15 @@ fn human_size(bytes: usize) -> String {
 }
 
 /// What `Chain::run` does around one plugin, with `plugin` called natively:
-/// number the records, get one outcome each, move them into a new `Transformed`.
+/// number the records, get one outcome each, apply them.
 fn run_native(
     batch: Vec<Record>,
     plugin: impl FnOnce(&[Record]) -> Vec<Outcome>,
     name: &str,
 ) -> Transformed {
-    let input = Transformed {
-        origins: (0..batch.len()).collect(),
-        records: batch,
-        ..Transformed::default()
-    };
+    let input = Transformed::from_batch(batch);
     let outcomes = plugin(&input.records);
-    let mut out = Transformed {
-        records: Vec::with_capacity(input.records.len()),
-        origins: Vec::with_capacity(input.records.len()),
-        failed: input.failed,
-        dropped: input.dropped,
-    };
-    let pairs = input.records.into_iter().zip(input.origins).zip(outcomes);
-    for ((record, origin), outcome) in pairs {
-        match outcome {
-            Outcome::Keep => {
-                out.records.push(record);
-                out.origins.push(origin);
-            }
-            Outcome::Drop => out.dropped += 1,
-            Outcome::Replace(records) => {
-                out.dropped += usize::from(records.is_empty());
-                out.origins
-                    .extend(std::iter::repeat_n(origin, records.len()));
-                out.records.extend(records);
-            }
-            Outcome::Fail(reason) => out.failed.push(RecordFailure {
-                origin,
-                plugin: name.to_string(),
-                reason,
-            }),
-        }
-    }
-    out
+    input.apply(outcomes, name)
 }
 
 /// json-filter's `equals` op, natively: keep the record when the field is a

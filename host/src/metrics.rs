@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use labels::Family;
 
+use crate::invoke::Verdict;
+
 static RECORDS_CONSUMED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
@@ -120,11 +122,32 @@ pub fn transform_finished(elapsed: Duration, outcome: &str) {
     count("fcsink_transform_batches_total", &[("outcome", outcome)], 1);
 }
 
-/// An invocation attempt took `elapsed` and ended with this status class
+/// An invocation attempt took `elapsed` and ended with `verdict`, counted by its status class
 /// (`2xx`, `function-error`, `4xx`, `5xx`, `error`).
-pub fn invoke_attempt(class: &str, elapsed: Duration) {
+pub fn invoke_attempt(verdict: &Verdict, elapsed: Duration) {
     INVOCATION_SECONDS.observe(elapsed);
-    count("fcsink_invocations_total", &[("status", class)], 1);
+    count(
+        "fcsink_invocations_total",
+        &[("status", status_class(verdict))],
+        1,
+    );
+}
+
+/// The `status` label of an invocation attempt.
+fn status_class(verdict: &Verdict) -> &'static str {
+    let status = match verdict {
+        Verdict::Delivered(response) => Some(response.status),
+        Verdict::Retry { failure, .. }
+        | Verdict::Reject(failure)
+        | Verdict::TargetFailure(failure) => failure.status,
+    };
+    match status {
+        Some(200..=299) if matches!(verdict, Verdict::Delivered(_)) => "2xx",
+        Some(200..=299) => "function-error",
+        Some(400..=499) => "4xx",
+        Some(_) => "5xx",
+        None => "error",
+    }
 }
 
 /// Records that reached the function.

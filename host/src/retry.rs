@@ -2,7 +2,10 @@
 //! service's `Retry-After`. What is worth retrying is decided by the target
 //! (`invoke::Verdict`); this loop only decides when to stop. A target
 //! failure (authentication, not found) is retried for a time rather than a
-//! number of attempts, and does not use up the retries.
+//! number of attempts, and does not use up the retries. A delivered answer
+//! that reports some of its records failed (a partial batch response) is a
+//! policy case of its own: only those records are sent again, in rounds
+//! (`deliver_records`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -116,6 +119,118 @@ where
             () = tokio::time::sleep(delay) => {}
             () = cancel.cancelled() => return Delivery::Cancelled,
         }
+    }
+}
+
+/// What a delivered answer says of the records its request carried.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settled {
+    /// Those the function reports failed, to be sent again.
+    pub failed: Vec<usize>,
+    /// Why, for their dead letters.
+    pub why: String,
+}
+
+/// The code of records the function kept reporting failed.
+pub const ITEM_FAILURE: &str = "batch-item-failure";
+
+/// How one request's records ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Records {
+    /// Every record was delivered, some perhaps after resends.
+    Delivered,
+    /// These records could not be delivered: their request failed, or the
+    /// function still reported them failed after the last round.
+    Failed {
+        /// The records.
+        records: Vec<usize>,
+        /// The last failure.
+        failure: Failure,
+        /// Attempts (or rounds, for records the function failed).
+        attempts: u32,
+    },
+    /// The target kept failing for `target_failure`; no record is at fault.
+    TargetFailed {
+        /// The last failure.
+        failure: Failure,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Shutdown began while waiting; the outcome is unknown.
+    Cancelled,
+}
+
+/// Delivers the request carrying `records` (`body_for` makes a body for
+/// any subset of them; `send` sends one). Each delivered answer goes to
+/// `settle`, which handles the records it delivered and says which failed.
+/// Those alone are sent again, after a delay that grows per round, up to
+/// `policy.retries` rounds; each round's request is retried like any other.
+///
+/// # Errors
+/// The first error of `settle`, which ends the delivery.
+pub async fn deliver_records<E, Send, Sent, Settle, Settling>(
+    policy: RetryPolicy,
+    cancel: &CancellationToken,
+    mut records: Vec<usize>,
+    mut body_for: impl FnMut(&[usize]) -> bytes::Bytes,
+    send: Send,
+    mut settle: Settle,
+) -> Result<Records, E>
+where
+    Send: Fn(bytes::Bytes) -> Sent,
+    Sent: Future<Output = Verdict>,
+    Settle: FnMut(Vec<usize>, Response) -> Settling,
+    Settling: Future<Output = Result<Settled, E>>,
+{
+    let mut round = 0;
+    loop {
+        let body = body_for(&records);
+        let response = match deliver(policy, cancel, || send(body.clone())).await {
+            Delivery::Delivered { response, .. } => response,
+            Delivery::Failed { failure, attempts } => {
+                return Ok(Records::Failed {
+                    records,
+                    failure,
+                    attempts,
+                });
+            }
+            Delivery::TargetFailed { failure, attempts } => {
+                return Ok(Records::TargetFailed { failure, attempts });
+            }
+            Delivery::Cancelled => return Ok(Records::Cancelled),
+        };
+        let status = response.status;
+        let settled = settle(records, response).await?;
+        if settled.failed.is_empty() {
+            return Ok(Records::Delivered);
+        }
+        round += 1;
+        if round > policy.retries {
+            tracing::error!(
+                records = settled.failed.len(),
+                "The function kept failing records"
+            );
+            return Ok(Records::Failed {
+                records: settled.failed,
+                failure: Failure {
+                    code: ITEM_FAILURE.into(),
+                    message: settled.why,
+                    status: Some(status),
+                },
+                attempts: round,
+            });
+        }
+        let delay = policy.delay(round, None);
+        tracing::warn!(
+            records = settled.failed.len(),
+            retry_in_ms = delay.as_millis() as u64,
+            "The function failed some records; retrying them"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancel.cancelled() => return Ok(Records::Cancelled),
+        }
+        records = settled.failed;
     }
 }
 
@@ -275,5 +390,102 @@ mod tests {
         })
         .await;
         assert_eq!(result, Delivery::Cancelled);
+    }
+
+    /// A function that fails `failing` records every time, reporting them.
+    async fn resend(failing: &[usize]) -> (Result<Records, ()>, Vec<Vec<usize>>) {
+        let sent = std::sync::Mutex::new(Vec::new());
+        let result = deliver_records(
+            POLICY,
+            &CancellationToken::new(),
+            (0..5).collect(),
+            |records: &[usize]| {
+                sent.lock().unwrap().push(records.to_vec());
+                bytes::Bytes::new()
+            },
+            |_body| async { ok() },
+            |records: Vec<usize>, _response| async move {
+                Ok(Settled {
+                    failed: records
+                        .iter()
+                        .copied()
+                        .filter(|r| failing.contains(r))
+                        .collect(),
+                    why: "listed".into(),
+                })
+            },
+        )
+        .await;
+        (result, sent.into_inner().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_records_an_answer_lists_are_sent_again() {
+        let (result, sent) = resend(&[]).await;
+        assert_eq!(result, Ok(Records::Delivered));
+        assert_eq!(sent, [vec![0, 1, 2, 3, 4]]);
+
+        let (result, sent) = resend(&[1, 3]).await;
+        // The first request, then one round per retry with only 1 and 3.
+        assert_eq!(sent, [vec![0, 1, 2, 3, 4], vec![1, 3], vec![1, 3]]);
+        assert_eq!(
+            result,
+            Ok(Records::Failed {
+                records: vec![1, 3],
+                failure: Failure {
+                    code: ITEM_FAILURE.into(),
+                    message: "listed".into(),
+                    status: Some(202),
+                },
+                attempts: 3,
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_resend_fails_only_its_records() {
+        let calls = AtomicU32::new(0);
+        let result: Result<Records, ()> = deliver_records(
+            POLICY,
+            &CancellationToken::new(),
+            vec![0, 1, 2],
+            |_: &[usize]| bytes::Bytes::new(),
+            |_body| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    ok()
+                } else {
+                    Verdict::Reject(failure("bad"))
+                }
+            },
+            |records: Vec<usize>, _| async move {
+                Ok(Settled {
+                    failed: records[1..].to_vec(),
+                    why: String::new(),
+                })
+            },
+        )
+        .await;
+        assert_eq!(
+            result,
+            Ok(Records::Failed {
+                records: vec![1, 2],
+                failure: failure("bad"),
+                attempts: 1,
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_while_settling_ends_the_delivery() {
+        let result = deliver_records(
+            POLICY,
+            &CancellationToken::new(),
+            vec![0],
+            |_: &[usize]| bytes::Bytes::new(),
+            |_body| async { ok() },
+            |_, _| async { Err::<Settled, _>("refused") },
+        )
+        .await;
+        assert_eq!(result, Err("refused"));
     }
 }

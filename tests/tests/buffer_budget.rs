@@ -20,8 +20,8 @@ const BUFFER_MB: u64 = 64;
 
 /// The README's bound (Configuration, `source.buffer_mb`): what fcsink
 /// needs on its own, plus `buffer_mb`, plus per batch in flight its records
-/// a second time (the transform's output beside the source kept for dead
-/// letters) and one encoded request.
+/// a second time (what a rewriting plugin returns beside the records as
+/// consumed) and one encoded request.
 fn bound(concurrency: u64, batch_bytes: u64, max_request_bytes: u64) -> u64 {
     (64 << 20) + (BUFFER_MB << 20) + concurrency * (2 * batch_bytes + max_request_bytes)
 }

@@ -20,8 +20,8 @@ use super::{Encoded, Request, push_json_str, push_position};
 use crate::transform::Record;
 
 /// Encodes `records` into events of at most `max_records` records and `max_bytes` bytes.
-pub(crate) fn encode(
-    records: &[Record],
+pub(crate) fn encode<'a>(
+    records: impl Iterator<Item = &'a Record>,
     bootstrap_servers: &str,
     max_records: usize,
     max_bytes: usize,
@@ -33,7 +33,7 @@ pub(crate) fn encode(
 
     let mut encoded = Encoded::default();
     let mut event = Event::default();
-    for (index, record) in records.iter().enumerate() {
+    for (index, record) in records.enumerate() {
         let element = element(record);
         let group = group_name(record);
         let alone = Event::default().cost(&group, &element);
@@ -188,7 +188,7 @@ mod tests {
             key: "headerKey".into(),
             value: Some(b"headerValue".to_vec()),
         }];
-        let encoded = encode(&[r], "b-2:9092,b-1:9092", 10, 1 << 20);
+        let encoded = encode([r].iter(), "b-2:9092,b-1:9092", 10, 1 << 20);
         assert_eq!(
             String::from_utf8(encoded.requests[0].body.clone()).unwrap(),
             r#"{"eventSource":"SelfManagedKafka","bootstrapServers":"b-2:9092,b-1:9092","records":{"mytopic-0":[{"topic":"mytopic","partition":0,"offset":15,"timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"YWJj","value":"SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg==","headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}"#
@@ -202,7 +202,7 @@ mod tests {
             record("a", 0, 7, b"y"),
             record("b", 1, 6, b"z"),
         ];
-        let encoded = encode(&records, "k:9092", 10, 1 << 20);
+        let encoded = encode(records.iter(), "k:9092", 10, 1 << 20);
         let event: serde_json::Value = serde_json::from_slice(&encoded.requests[0].body).unwrap();
         let groups: Vec<_> = event["records"]
             .as_object()
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn splits_by_count_and_size_and_sets_aside_what_never_fits() {
         let records: Vec<_> = (0..5).map(|i| record("t", 0, i, &[b'v'; 100])).collect();
-        let by_count = encode(&records, "k", 2, 1 << 20);
+        let by_count = encode(records.iter(), "k", 2, 1 << 20);
         let ranges: Vec<_> = by_count
             .requests
             .iter()
@@ -228,18 +228,18 @@ mod tests {
             .collect();
         assert_eq!(ranges, vec![0..2, 2..4, 4..5]);
 
-        let two = encode(&records[..2], "k", 10, 1 << 20).requests[0]
+        let two = encode(records[..2].iter(), "k", 10, 1 << 20).requests[0]
             .body
             .len();
-        let by_size = encode(&records, "k", 10, two);
+        let by_size = encode(records.iter(), "k", 10, two);
         assert!(by_size.requests.iter().all(|r| r.body.len() <= two));
         let ranges: Vec<_> = by_size.requests.iter().map(|r| r.records.clone()).collect();
         assert_eq!(ranges, vec![0..2, 2..4, 4..5]);
-        assert_eq!(encode(&records, "k", 10, two - 1).requests.len(), 5);
+        assert_eq!(encode(records.iter(), "k", 10, two - 1).requests.len(), 5);
 
         let mut records = records;
         records[2].value = Some(vec![b'v'; 10_000]);
-        let aside = encode(&records, "k", 10, 2000);
+        let aside = encode(records.iter(), "k", 10, 2000);
         assert_eq!(aside.too_large, vec![2]);
         let ranges: Vec<_> = aside.requests.iter().map(|r| r.records.clone()).collect();
         assert_eq!(ranges, vec![0..2, 3..5]);

@@ -15,6 +15,7 @@ pub mod cloudevents;
 pub mod confluent;
 pub mod fc;
 
+use std::borrow::Borrow;
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -82,14 +83,20 @@ impl Format {
     }
 
     /// Encodes `records` into bodies of at most `max_records` records and `max_bytes` bytes.
-    pub fn encode(&self, records: &[Record], max_records: usize, max_bytes: usize) -> Encoded {
+    pub fn encode<R: Borrow<Record>>(
+        &self,
+        records: &[R],
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Encoded {
+        let records = records.iter().map(Borrow::borrow);
         match self {
             Format::Fc => Encoded {
                 requests: fc::requests(records, max_records, max_bytes),
                 too_large: Vec::new(),
             },
             Format::Confluent { converter } => arrays(
-                records.iter().map(|r| confluent::element(r, *converter)),
+                records.map(|r| confluent::element(r, *converter)),
                 max_records,
                 max_bytes,
             ),
@@ -97,7 +104,7 @@ impl Format {
                 aws_kafka_event::encode(records, bootstrap_servers, max_records, max_bytes)
             }
             Format::CloudEvents(options) => arrays(
-                records.iter().map(|r| cloudevents::element(r, options)),
+                records.map(|r| cloudevents::element(r, options)),
                 max_records,
                 max_bytes,
             ),

@@ -16,7 +16,10 @@ pub struct RecordFailure {
     pub reason: String,
 }
 
-/// A batch after the whole chain.
+/// A batch after the whole chain. It owns the batch's source records too,
+/// without copying them: a record no plugin changed stands in `records`;
+/// one a plugin replaced, dropped or failed is kept aside, so dead letters
+/// and result topics can carry it as it was consumed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transformed {
     /// Records to send on, in order.
@@ -27,6 +30,76 @@ pub struct Transformed {
     pub failed: Vec<RecordFailure>,
     /// Records a plugin dropped (or replaced with nothing).
     pub dropped: usize,
+    /// The source records no longer unchanged in `records`, by index (made
+    /// as long as needed on first use).
+    originals: Vec<Option<Record>>,
+}
+
+impl Transformed {
+    /// `batch` before any plugin: every record kept.
+    pub fn from_batch(batch: Vec<Record>) -> Self {
+        Transformed {
+            origins: (0..batch.len()).collect(),
+            records: batch,
+            ..Transformed::default()
+        }
+    }
+
+    /// Source record `origin`, as consumed.
+    ///
+    /// # Panics
+    /// If `origin` is not the index of one of the batch's records.
+    #[expect(
+        clippy::expect_used,
+        reason = "every source record stays in `records` or in `originals`"
+    )]
+    pub fn source(&self, origin: usize) -> &Record {
+        if let Some(Some(original)) = self.originals.get(origin) {
+            return original;
+        }
+        // Unchanged, so still in `records`: origins are in order.
+        let at = self.origins.partition_point(|&o| o < origin);
+        self.records
+            .get(at)
+            .filter(|_| self.origins.get(at) == Some(&origin))
+            .expect("a source record is kept aside or unchanged in the output")
+    }
+
+    /// The records after one more plugin, which gave `outcomes` for
+    /// `self.records` (what [`Chain::run`] does after each plugin).
+    #[must_use]
+    pub fn apply(self, outcomes: Vec<Outcome>, plugin: &str) -> Transformed {
+        apply(self, outcomes, plugin)
+    }
+
+    /// Every source record, in order: a batch that failed as a whole.
+    pub fn into_sources(self) -> Vec<Record> {
+        let mut sources = self.originals;
+        for (record, origin) in self.records.into_iter().zip(self.origins) {
+            let slot = slot(&mut sources, origin);
+            if slot.is_none() {
+                *slot = Some(record);
+            }
+        }
+        sources.into_iter().flatten().collect()
+    }
+
+    /// Keeps `record`, which leaves the output, aside if it is still the
+    /// source record `origin` (no plugin replaced that one before).
+    fn set_aside(&mut self, origin: usize, record: Record) {
+        let slot = slot(&mut self.originals, origin);
+        if slot.is_none() {
+            *slot = Some(record);
+        }
+    }
+}
+
+/// `slots[index]`, growing `slots` to reach it.
+fn slot(slots: &mut Vec<Option<Record>>, index: usize) -> &mut Option<Record> {
+    if slots.len() <= index {
+        slots.resize_with(index + 1, || None);
+    }
+    &mut slots[index]
 }
 
 struct Stage {
@@ -58,20 +131,33 @@ impl Chain {
     /// # Errors
     /// The first plugin that fails the whole batch.
     pub fn run(&mut self, batch: Vec<Record>) -> Result<Transformed, TransformError> {
-        let mut out = Transformed {
-            origins: (0..batch.len()).collect(),
-            records: batch,
-            ..Transformed::default()
-        };
+        self.run_keeping(batch).map_err(|(err, _)| err)
+    }
+
+    /// [`Chain::run`], giving the batch back when a plugin fails it whole,
+    /// so that its records can be dead-lettered as consumed.
+    ///
+    /// # Errors
+    /// The first plugin that fails the whole batch, and the batch.
+    pub fn run_keeping(
+        &mut self,
+        batch: Vec<Record>,
+    ) -> Result<Transformed, (TransformError, Vec<Record>)> {
+        let mut out = Transformed::from_batch(batch);
         for stage in &mut self.stages {
             if out.records.is_empty() {
                 break;
             }
-            let outcomes = stage.call(&out.records).map_err(|failure| TransformError {
-                plugin: stage.plugin.name().to_string(),
-                failure,
-            })?;
-            out = apply(out, outcomes, stage.plugin.name());
+            match stage.call(&out.records) {
+                Ok(outcomes) => out = apply(out, outcomes, stage.plugin.name()),
+                Err(failure) => {
+                    let err = TransformError {
+                        plugin: stage.plugin.name().to_string(),
+                        failure,
+                    };
+                    return Err((err, out.into_sources()));
+                }
+            }
         }
         Ok(out)
     }
@@ -109,6 +195,7 @@ fn apply(input: Transformed, outcomes: Vec<Outcome>, plugin: &str) -> Transforme
         origins: Vec::with_capacity(input.records.len()),
         failed: input.failed,
         dropped: input.dropped,
+        originals: input.originals,
     };
     let pairs = input.records.into_iter().zip(input.origins).zip(outcomes);
     for ((record, origin), outcome) in pairs {
@@ -117,20 +204,27 @@ fn apply(input: Transformed, outcomes: Vec<Outcome>, plugin: &str) -> Transforme
                 out.records.push(record);
                 out.origins.push(origin);
             }
-            Outcome::Drop => out.dropped += 1,
+            Outcome::Drop => {
+                out.dropped += 1;
+                out.set_aside(origin, record);
+            }
             Outcome::Replace(replacements) => {
                 if replacements.is_empty() {
                     out.dropped += 1;
                 }
+                out.set_aside(origin, record);
                 out.origins
                     .extend(std::iter::repeat_n(origin, replacements.len()));
                 out.records.extend(replacements);
             }
-            Outcome::Fail(reason) => out.failed.push(super::RecordFailure {
-                origin,
-                plugin: plugin.to_string(),
-                reason,
-            }),
+            Outcome::Fail(reason) => {
+                out.set_aside(origin, record);
+                out.failed.push(super::RecordFailure {
+                    origin,
+                    plugin: plugin.to_string(),
+                    reason,
+                });
+            }
         }
     }
     out
@@ -189,5 +283,39 @@ mod tests {
         let out = apply(input, vec![Outcome::Replace(vec![])], "p");
         assert!(out.records.is_empty());
         assert_eq!(out.dropped, 1);
+    }
+
+    #[test]
+    fn every_source_record_is_kept_as_consumed_without_a_copy() {
+        // Two stages: the first replaces 1 and drops 3, the second fails
+        // one of 1's replacements and keeps the rest.
+        let batch: Vec<Record> = (0..5).map(record).collect();
+        let first = apply(
+            Transformed::from_batch(batch.clone()),
+            vec![
+                Outcome::Keep,
+                Outcome::Replace(vec![record(20), record(21)]),
+                Outcome::Keep,
+                Outcome::Drop,
+                Outcome::Fail("bad".into()),
+            ],
+            "a",
+        );
+        let second = apply(
+            first,
+            vec![
+                Outcome::Keep,
+                Outcome::Fail("worse".into()),
+                Outcome::Keep,
+                Outcome::Keep,
+            ],
+            "b",
+        );
+        assert_eq!(second.records, vec![record(0), record(21), record(2)]);
+        assert_eq!(second.origins, vec![0, 1, 2]);
+        for (i, original) in batch.iter().enumerate() {
+            assert_eq!(second.source(i), original, "source {i}");
+        }
+        assert_eq!(second.into_sources(), batch);
     }
 }
