@@ -20,9 +20,9 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::config::Settings;
-use crate::control::config_topic::Entry;
-use crate::control::live::Live;
-use crate::control::status_topic::InstanceStatus;
+use crate::fleet::config_topic::Entry;
+use crate::fleet::live::Live;
+use crate::fleet::status_topic::InstanceStatus;
 use crate::format::{CloudEvents, Converter, Encoded, Format};
 use crate::invoke::{Dialect, Verdict};
 use crate::transform::Record;
@@ -554,7 +554,7 @@ pub fn status_topic(data: &[u8]) {
     let Ok(status) = serde_json::from_slice::<InstanceStatus>(data) else {
         return;
     };
-    let _ = status.is_stale(crate::control::now_ms());
+    let _ = status.is_stale(crate::fleet::now_ms());
     let _ = status.is_stale(0);
     let _ = status.is_stale(u64::MAX);
     let json = serde_json::to_vec(&status).unwrap();

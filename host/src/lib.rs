@@ -21,7 +21,7 @@
 //! [`import`] (configs of other connectors), [`plugin_tools`] (building and
 //! scaffolding plugins for `fcsink plugin`).
 //!
-//! Operating a fleet: [`control`] (the config and status topics every
+//! Operating a fleet: [`fleet`] (the config and status topics every
 //! instance follows and publishes to), [`ops`] (the commands that write and
 //! read them: `status`, `pause`, `resume`, `set`, `send-test`, `delete`),
 //! [`progress`] (`run --until-end`).
@@ -36,14 +36,15 @@ pub mod stdout;
 pub mod batch;
 pub mod cli;
 pub mod config;
-pub mod control;
 pub mod dlq;
+pub mod fleet;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod header_name;
 pub mod import;
 pub mod invoke;
+pub mod kafka;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -53,7 +54,6 @@ pub mod progress;
 pub mod results;
 pub mod retry;
 pub mod source;
-pub mod topics;
 pub mod transform;
 mod worker;
 

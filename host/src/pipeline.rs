@@ -12,10 +12,10 @@
 //! instance from the status topic and stop serving `/metrics`.
 //!
 //! The control plane's side of the dispatcher (pause, resume, runtime
-//! settings, the published state) is in `pipeline/control.rs`.
+//! settings, the published state) is in `pipeline/orders.rs`.
 
 pub(crate) mod budget;
-mod control;
+mod orders;
 mod partitions;
 
 use std::collections::HashMap;
@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::config::ClientConfig;
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
@@ -32,9 +31,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::control::{self as fleet, Live};
 use crate::dlq::DeadLetters;
+use crate::fleet::{self, Live};
 use crate::invoke::{self, Target};
+use crate::kafka;
 use crate::metrics;
 use crate::produce::{Producers, Role};
 use crate::results::Results;
@@ -43,9 +43,6 @@ use crate::transform::{PluginSpec, Record, Runtime};
 use crate::worker::{self, ChainPool, End, Shared, Stop};
 use budget::{Held, Limits, Total};
 use partitions::{Partitions, Pause, State};
-
-/// Longest fcsink waits for Kafka while closing (final commit, producer flush, leaving the group).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often paused partitions are checked for room to resume.
 const RESUME_CHECK: Duration = Duration::from_millis(20);
@@ -94,18 +91,18 @@ pub async fn run_with_target(
     let mut created = Vec::new();
     if settings.delivery.create_topics {
         let topics = settings.delivery.output_topics();
-        created = crate::topics::ensure(&producer_config(&kafka_config), &topics)
+        created = kafka::topics::ensure(&kafka::producer_config(&kafka_config), &topics)
             .await
             .context("cannot prepare the dead-letter and result topics")?;
     }
-    let producer: FutureProducer = producer_config(&kafka_config)
+    let producer: FutureProducer = kafka::producer_config(&kafka_config)
         .create()
         .context("cannot create the Kafka producer")?;
     // Ends the control plane's tasks and the endpoints after the drain.
     let operations = CancellationToken::new();
     let (control, handles) = fleet::start(
         &settings,
-        &producer_config(&kafka_config),
+        &kafka::producer_config(&kafka_config),
         &producer,
         created,
         operations.clone(),
@@ -125,7 +122,7 @@ pub async fn run_with_target(
     let live: Live = *handles.live.borrow();
     let producers = Producers::new(
         producer.clone(),
-        producer_config(&kafka_config),
+        kafka::producer_config(&kafka_config),
         settings.delivery.create_topics,
     );
 
@@ -207,7 +204,7 @@ pub async fn run_with_target(
         );
     }
     drop(shared);
-    close_kafka(consumer, producer).await;
+    kafka::close(consumer, producer).await;
     operations.cancel();
     control.stopped().await;
     if let Some(endpoint) = endpoint {
@@ -216,69 +213,6 @@ pub async fn run_with_target(
     tracing::info!("Stopped");
     Ok(())
 }
-
-/// Commits, flushes and leaves the group on a thread of its own: librdkafka
-/// blocks for as long as the broker is unreachable, and a shutdown must end.
-async fn close_kafka(consumer: Arc<Consumer>, producer: FutureProducer) {
-    let (closed, done) = tokio::sync::oneshot::channel();
-    let closing = std::thread::Builder::new()
-        .name("fcsink-close".into())
-        .spawn(move || {
-            source::commit_now(&consumer);
-            let _ = rdkafka::producer::Producer::flush(&producer, CLOSE_TIMEOUT);
-            drop(consumer);
-            drop(producer);
-            let _ = closed.send(());
-        });
-    match closing {
-        Ok(_) => {
-            if tokio::time::timeout(CLOSE_TIMEOUT, done).await.is_err() {
-                tracing::warn!(
-                    timeout_s = CLOSE_TIMEOUT.as_secs(),
-                    "Kafka did not answer while closing; stopping without leaving the group cleanly"
-                );
-            }
-        }
-        Err(err) => tracing::warn!(%err, "Cannot start the closing thread"),
-    }
-}
-
-/// The connection and security settings of `consumer_config`, for producers
-/// and admin clients, with `acks=all`.
-pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    for (key, value) in consumer_config.config_map() {
-        // Security and connection settings carry over; consumer-only ones do not.
-        if !matches!(
-            key,
-            "group.id"
-                | "enable.auto.commit"
-                | "auto.commit.interval.ms"
-                | "enable.auto.offset.store"
-                | "enable.partition.eof"
-                | "auto.offset.reset"
-        ) && !key.starts_with("fetch.")
-            && !key.starts_with("session.")
-            && !key.starts_with("heartbeat.")
-            && !key.starts_with("max.poll")
-            && !key.starts_with("queued.")
-            && !key.starts_with("partition.assignment")
-        {
-            config.set(key, value);
-        }
-    }
-    config.set("acks", "all");
-    // Dead letters carry source records as they are; let the broker (or the
-    // topic) decide what is too large instead of librdkafka's 1 MB default.
-    if config.get("message.max.bytes").is_none() {
-        config.set("message.max.bytes", PRODUCER_MAX_MESSAGE_BYTES);
-    }
-    config
-}
-
-/// librdkafka's `message.max.bytes` for fcsink's producers unless
-/// `[source.kafka]` sets it: 64 MiB.
-const PRODUCER_MAX_MESSAGE_BYTES: &str = "67108864";
 
 /// A partition's worker as the dispatcher sees it.
 struct Worker {

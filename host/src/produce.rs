@@ -284,7 +284,7 @@ impl Sink for Writer {
                     .into(),
             ));
         }
-        crate::topics::ensure(&self.producers.0.config, &[&self.topic])
+        crate::kafka::topics::ensure(&self.producers.0.config, &[&self.topic])
             .await
             .map(|_| tracing::warn!(topic = %self.topic, "The topic had gone; created it again"))
             .map_err(|err| Some(format!("{err:#}")))

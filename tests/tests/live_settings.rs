@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fcsink::config::{SendMode, Settings};
-use fcsink::control::config_topic::{self, Entry};
+use fcsink::fleet::config_topic::{self, Entry};
 use fcsink::invoke::{Response, Target, Verdict};
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;

@@ -112,7 +112,7 @@ pub async fn start(
     let (config_topic, status_topic) = (settings.config_topic(), settings.status_topic());
     if settings.delivery.create_topics {
         created.extend(
-            crate::topics::ensure_compacted(client, &[&config_topic, &status_topic])
+            crate::kafka::topics::ensure_compacted(client, &[&config_topic, &status_topic])
                 .await
                 .context("cannot prepare the config and status topics")?,
         );

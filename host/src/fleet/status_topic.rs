@@ -204,9 +204,9 @@ pub async fn publish(
 /// # Errors
 /// When the topic cannot be read.
 pub async fn read(client: &ClientConfig, topic: &str) -> anyhow::Result<Vec<InstanceStatus>> {
-    let (consumer, end) = super::config_topic::reader(client, topic).await?;
+    let (consumer, end) = crate::kafka::compacted::reader(client, topic).await?;
     let mut latest: BTreeMap<String, Option<InstanceStatus>> = BTreeMap::new();
-    super::config_topic::read_to_end(&consumer, topic, end, |message| {
+    crate::kafka::compacted::read_to_end(&consumer, topic, end, |message| {
         let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
             return;
         };

@@ -11,8 +11,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Settings;
-use crate::control::config_topic::{Entry, Feed};
-use crate::control::status_topic;
+use crate::fleet::config_topic::{Entry, Feed};
+use crate::fleet::status_topic;
 use crate::source::METADATA_TIMEOUT;
 
 /// Deletes the connector after a confirmation (or with `yes`).

@@ -15,8 +15,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::Settings;
-use crate::control::Live;
-use crate::control::config_topic::{self, Entry};
+use crate::fleet::Live;
+use crate::fleet::config_topic::{self, Entry};
 
 /// Commands that reach every instance of a connector.
 #[derive(Debug, Subcommand)]
@@ -183,7 +183,7 @@ fn set_entries(settings: &Settings, changes: &[String]) -> anyhow::Result<Vec<En
                 .with_context(|| format!("expected KEY=VALUE, got {change:?}"))?;
             let (key, value) = (key.trim(), value.trim());
             if value.is_empty() {
-                crate::control::live::known(key)?;
+                crate::fleet::live::known(key)?;
                 return Ok(Entry::Setting {
                     key: key.into(),
                     value: None,
@@ -201,7 +201,7 @@ fn set_entries(settings: &Settings, changes: &[String]) -> anyhow::Result<Vec<En
 /// The connection and security settings of the connector's consumer, for
 /// producers, admin clients and readers outside the group.
 pub fn client_config(settings: &Settings) -> ClientConfig {
-    crate::pipeline::producer_config(&crate::source::client_config(settings))
+    crate::kafka::producer_config(&crate::source::client_config(settings))
 }
 
 /// Writes `entries` to the config topic, creating it if needed (and allowed).
@@ -209,7 +209,7 @@ async fn write(settings: &Settings, entries: &[Entry]) -> anyhow::Result<()> {
     let client = client_config(settings);
     let topic = settings.config_topic();
     if settings.delivery.create_topics {
-        crate::topics::ensure_compacted(&client, &[&topic]).await?;
+        crate::kafka::topics::ensure_compacted(&client, &[&topic]).await?;
     }
     let producer: FutureProducer = client.create().context("cannot create a Kafka producer")?;
     config_topic::write(&producer, &topic, entries).await

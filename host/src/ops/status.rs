@@ -12,8 +12,8 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use serde::Serialize;
 
 use crate::config::{Settings, Topics};
-use crate::control::config_topic::{Entry, Feed};
-use crate::control::status_topic::{self, InstanceStatus};
+use crate::fleet::config_topic::{Entry, Feed};
+use crate::fleet::status_topic::{self, InstanceStatus};
 use crate::source::METADATA_TIMEOUT;
 
 /// What `fcsink status` shows.
@@ -159,7 +159,7 @@ impl Report {
     /// Plain-text tables.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let now = crate::control::now_ms();
+        let now = crate::fleet::now_ms();
         let _ = writeln!(out, "Connector {} (group {})\n", self.connector, self.group);
         let _ = writeln!(out, "Instances: {}", self.instances.len());
         for i in &self.instances {

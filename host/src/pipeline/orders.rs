@@ -1,6 +1,7 @@
-//! The dispatcher's side of the control plane: fleet-wide pause and resume,
-//! resuming partitions stopped by the failure policy, runtime settings that
-//! the dispatcher applies (concurrency), and the state it publishes.
+//! The dispatcher's side of the fleet (`crate::fleet`): fleet-wide pause
+//! and resume, resuming partitions stopped by the failure policy, runtime
+//! settings that the dispatcher applies (concurrency), and the state it
+//! publishes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use rdkafka::consumer::Consumer as _;
 
 use super::partitions::State;
 use super::{Dispatcher, apply};
-use crate::control::ResumeRequest;
+use crate::fleet::ResumeRequest;
 use crate::metrics;
 use crate::source::Consumer;
 use crate::worker::Stop;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::control::ResumeRequest;
+use crate::fleet::ResumeRequest;
 use crate::source::TopicPartition;
 use crate::worker::Stop;
 

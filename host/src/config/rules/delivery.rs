@@ -1,0 +1,111 @@
+//! `[delivery]`: retries, the failure policy and the dead-letter topic.
+
+use super::*;
+
+pub(super) fn delivery(
+    raw: RawDelivery,
+    name: &str,
+    target: &TargetSettings,
+) -> Result<DeliverySettings> {
+    let backoff_initial = Duration::from_millis(int_in(
+        "delivery.backoff_initial_ms",
+        raw.backoff_initial_ms,
+        DEFAULT_BACKOFF_INITIAL.as_millis() as u64,
+        1..=600_000,
+    )?);
+    let backoff_max = Duration::from_millis(int_in(
+        "delivery.backoff_max_ms",
+        raw.backoff_max_ms,
+        DEFAULT_BACKOFF_MAX.as_millis() as u64,
+        1..=3_600_000,
+    )?);
+    if backoff_max < backoff_initial {
+        return Err(ConfigError::invalid(
+            "delivery.backoff_max_ms",
+            "must not be less than delivery.backoff_initial_ms",
+        ));
+    }
+    let lambda = matches!(target, TargetSettings::Lambda(_));
+    let (failure_policy, log_errors) = failure_policy(&raw, lambda)?;
+    let dead_letter_topic = match raw.dead_letter_topic {
+        Some(topic) => topic_name("delivery.dead_letter_topic", &topic)?,
+        None => format!("connect-error-{name}"),
+    };
+    let error_topic = match (log_errors, raw.error_topic) {
+        (true, topic) => Some(topic_name(
+            "delivery.error_topic",
+            &topic.unwrap_or_else(|| format!("error-{name}")),
+        )?),
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "delivery.error_topic",
+                "is only written with behavior_on_error = \"log\"",
+            ));
+        }
+    };
+    let sync = target.send_mode() == SendMode::Sync;
+    let success_topic = match raw.success_topic {
+        Some(topic) if topic.is_empty() => None,
+        Some(_) if !sync => {
+            return Err(ConfigError::invalid(
+                "delivery.success_topic",
+                "needs a synchronous target: an asynchronous invocation returns no result",
+            ));
+        }
+        Some(topic) => Some(topic_name("delivery.success_topic", &topic)?),
+        None if lambda && sync => Some(format!("success-{name}")),
+        None => None,
+    };
+    Ok(DeliverySettings {
+        retries: runtime::DELIVERY_RETRIES.read(raw.retries, DEFAULT_RETRIES)?,
+        target_failure_timeout: Duration::from_millis(int_in(
+            "delivery.target_failure_timeout_ms",
+            raw.target_failure_timeout_ms,
+            DEFAULT_TARGET_FAILURE_TIMEOUT.as_millis() as u64,
+            1_000..=86_400_000,
+        )?),
+        backoff_initial,
+        backoff_max,
+        failure_policy,
+        dead_letter_topic,
+        create_topics: raw.create_topics.unwrap_or(true),
+        success_topic,
+        error_topic,
+    })
+}
+
+/// `failure_policy`, or Confluent's `behavior_on_error` (one or the other),
+/// and whether failures are reported to the error topic. `fail` stops the
+/// partition, `ignore` skips the records and `log` reports them and goes
+/// on; records that are skipped still go to the dead-letter topic.
+pub(super) fn failure_policy(raw: &RawDelivery, lambda: bool) -> Result<(FailurePolicy, bool)> {
+    match (&raw.failure_policy, &raw.behavior_on_error) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "delivery.behavior_on_error",
+            "set either delivery.failure_policy or delivery.behavior_on_error, not both",
+        )),
+        (None, Some(behavior)) => one_of(
+            "delivery.behavior_on_error",
+            Some(behavior),
+            (FailurePolicy::Continue, true),
+            &[
+                ("fail", (FailurePolicy::Stop, false)),
+                ("ignore", (FailurePolicy::Continue, false)),
+                ("log", (FailurePolicy::Continue, true)),
+            ],
+        ),
+        (policy, None) => {
+            let policy = runtime::FAILURE_POLICY.read(
+                runtime::FAILURE_POLICY.key,
+                policy.as_deref(),
+                FailurePolicy::Continue,
+            )?;
+            // Confluent Cloud's Lambda sink logs errors by default.
+            Ok((
+                policy,
+                lambda && policy == FailurePolicy::Continue && raw.failure_policy.is_none(),
+            ))
+        }
+    }
+}
