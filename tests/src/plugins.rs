@@ -1,11 +1,14 @@
 //! Builds the plugins in `plugins/` to Wasm once per test run and finds
-//! them; builds Python and JavaScript plugins, cached by their inputs.
+//! them; builds Python and JavaScript plugins, cached by their inputs; runs
+//! them in-process through `fcsink::transform` (the sandbox tests).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use fcsink::plugin_tools::{self, python};
+use fcsink::transform::{Chain, Limits, LoadError, Plugin, PluginSpec, Record, Runtime};
 use sha2::{Digest, Sha256};
 
 /// The repository root.
@@ -49,6 +52,68 @@ pub fn plugin(name: &str) -> PathBuf {
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.exists(), "no plugin at {}", path.display());
     path
+}
+
+/// A record on partition 0 of `orders` at `offset`, keyed `k<offset>`.
+pub fn record(offset: i64, value: &str) -> Record {
+    Record {
+        topic: "orders".into(),
+        partition: 0,
+        offset,
+        timestamp: 1_700_000_000_000,
+        key: Some(format!("k{offset}").into_bytes()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: Vec::new(),
+    }
+}
+
+/// The default limits with a memory cap of `memory_mb` MiB and a call
+/// timeout of `timeout_ms`.
+pub fn limits(memory_mb: usize, timeout_ms: u64) -> Limits {
+    Limits {
+        memory_bytes: memory_mb << 20,
+        call_timeout: Duration::from_millis(timeout_ms),
+        ..Limits::default()
+    }
+}
+
+/// Loads the built plugin `name` (see [`plugin`]) with `config`.
+///
+/// # Errors
+/// What [`Runtime::load`] refuses.
+pub fn load(
+    runtime: &Runtime,
+    name: &str,
+    config: &[(&str, &str)],
+) -> Result<Arc<Plugin>, LoadError> {
+    let config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let spec = PluginSpec::resolve(&plugin(name).to_string_lossy(), config);
+    runtime.load(&spec)
+}
+
+/// A chain of the `misbehave` fixture in `mode`, misbehaving only on
+/// records whose value is `BAD`.
+///
+/// # Panics
+/// When the fixture does not load.
+pub fn misbehave(runtime: &Runtime, mode: &str) -> Chain {
+    let plugin = load(runtime, "misbehave", &[("mode", mode), ("trigger", "BAD")])
+        .unwrap_or_else(|err| panic!("misbehave in mode {mode}: {err}"));
+    Chain::new(&[plugin])
+}
+
+/// Checks that `chain` handles a clean batch, as it must after a violation.
+///
+/// # Panics
+/// When it does not.
+pub fn still_works(chain: &mut Chain) {
+    let out = chain
+        .run(vec![record(10, "fine"), record(11, "also fine")])
+        .unwrap_or_else(|err| panic!("the next batch must succeed: {err}"));
+    assert_eq!(out.records.len(), 2, "the next batch must succeed");
 }
 
 /// Where tests and benchmarks keep what they build and compile: the cargo

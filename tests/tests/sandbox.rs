@@ -5,51 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fcsink::transform::{
-    Chain, Limits, LoadError, Outcome, Plugin, PluginFailure, PluginSpec, Record, Runtime,
+    Chain, Limits, LoadError, Outcome, PluginFailure, PluginSpec, Record, Runtime,
 };
-use fcsink_tests::plugins::plugin;
-
-fn record(offset: i64, value: &str) -> Record {
-    Record {
-        topic: "orders".into(),
-        partition: 0,
-        offset,
-        timestamp: 1_700_000_000_000,
-        key: Some(format!("k{offset}").into_bytes()),
-        value: Some(value.as_bytes().to_vec()),
-        headers: Vec::new(),
-    }
-}
-
-fn limits(memory_mb: usize, timeout_ms: u64) -> Limits {
-    Limits {
-        memory_bytes: memory_mb << 20,
-        call_timeout: Duration::from_millis(timeout_ms),
-        ..Limits::default()
-    }
-}
-
-fn load(runtime: &Runtime, name: &str, config: &[(&str, &str)]) -> Result<Arc<Plugin>, LoadError> {
-    let config = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let spec = PluginSpec::resolve(&plugin(name).to_string_lossy(), config);
-    runtime.load(&spec)
-}
-
-fn misbehave(runtime: &Runtime, mode: &str) -> Chain {
-    let plugin = load(runtime, "misbehave", &[("mode", mode), ("trigger", "BAD")]).unwrap();
-    Chain::new(&[plugin])
-}
-
-/// After a violation the same chain handles a clean batch.
-fn still_works(chain: &mut Chain) {
-    let out = chain
-        .run(vec![record(10, "fine"), record(11, "also fine")])
-        .unwrap();
-    assert_eq!(out.records.len(), 2, "the next batch must succeed");
-}
+use fcsink_tests::plugins::{limits, load, misbehave, record, still_works};
 
 fn failure(chain: &mut Chain, batch: Vec<Record>) -> PluginFailure {
     let err = chain.run(batch).unwrap_err();
