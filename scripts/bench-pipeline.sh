@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole-pipeline benchmark: fcsink against the function emulator, beside
-# a Python sink doing the same job (bench/baseline.py). Prints a table.
+# The whole-pipeline benchmark: CPU per record and records/s of the fcsink
+# process against the function emulator, beside a Python sink doing the same
+# job (bench/baseline.py) and a bare consumer that only counts
+# (bench/count_consumer.py). Prints two tables.
 #
-#   scripts/bench-pipeline.sh                  # every cell (a few minutes)
+#   scripts/bench-pipeline.sh                  # every cell (about 10 minutes)
 #   scripts/bench-pipeline.sh 100B/20          # cells whose label starts so
 #   scripts/bench-pipeline.sh --records 20000  # fewer records per cell
 #
@@ -16,4 +18,6 @@ FCSINK_PYTHON="$("$repo/scripts/python-env.sh" | tail -n 1)"
 export FCSINK_PYTHON
 
 cd "$repo"
+# The bench runs the release `fcsink` binary it finds beside itself.
+cargo build --release --locked -p fcsink --bin fcsink
 cargo run --release --locked -p fcsink-tests --bin bench-pipeline -- "$@"

@@ -1,7 +1,8 @@
 //! What the benchmark binaries share: filling a topic, watching the
-//! emulator's record until every record has arrived, and describing the
-//! machine.
+//! emulator's record until every record has arrived, reading a process's
+//! CPU time, and describing the machine.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use fc_emulator::Emulator;
@@ -70,12 +71,35 @@ struct Position {
     offset: usize,
 }
 
+/// A moment of a run that [`watch_with`] reports as soon as it sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// The first request has arrived; `seen` records (distinct) so far.
+    First {
+        /// Distinct records in the requests read with the first one.
+        seen: usize,
+    },
+    /// The request that completes the set has arrived.
+    Done,
+}
+
 /// Reads the emulator's record as it grows until every offset below `ends`
 /// has arrived.
 pub async fn watch(emulator: &Emulator, ends: &[i64], launched: SystemTime) -> Run {
+    watch_with(emulator, ends, launched, |_| {}).await
+}
+
+/// [`watch`], calling `at` the moment it sees the first request and the
+/// last (e.g. to read the sink's CPU time then).
+pub async fn watch_with(
+    emulator: &Emulator,
+    ends: &[i64],
+    launched: SystemTime,
+    mut at: impl FnMut(Moment),
+) -> Run {
     let mut seen: Vec<Vec<bool>> = ends.iter().map(|&end| vec![false; end as usize]).collect();
     let expected: usize = ends.iter().map(|&end| end as usize).sum();
-    let mut read = 0;
+    let (mut read, mut first_reported) = (0, false);
     let mut run = Run {
         launched,
         first: launched,
@@ -113,9 +137,17 @@ pub async fn watch(emulator: &Emulator, ends: &[i64], launched: SystemTime) -> R
                 run.nine_tenths = invocation.received_at;
             }
             if run.distinct == expected {
+                if !first_reported {
+                    at(Moment::First { seen: run.distinct });
+                }
+                at(Moment::Done);
                 run.done = invocation.received_at;
                 return run;
             }
+        }
+        if !first_reported && run.received > 0 {
+            first_reported = true;
+            at(Moment::First { seen: run.distinct });
         }
         tokio::time::sleep(WATCH_EVERY).await;
     }
@@ -158,6 +190,48 @@ pub async fn fill(
         }
     }
     ends
+}
+
+/// The CPU time process `pid` has used so far, user plus system, over all
+/// its threads (`utime + stime` in `/proc/<pid>/stat`); `None` once it is
+/// gone. Its resolution is a clock tick ([`clock_ticks`]).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2, the command name, is in parentheses and may hold spaces;
+    // after it come field 3 (state) onwards, so utime (14) is the 12th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / clock_ticks() as f64,
+    ))
+}
+
+/// Whether process `pid` has exited: gone, or a zombie not yet waited for
+/// (whose CPU time [`cpu_time`] can still read).
+pub fn has_exited(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, None | Some("Z" | "X"))
+}
+
+/// Clock ticks per second, the unit of CPU times in `/proc`
+/// (`getconf CLK_TCK`; 100 when that cannot be run).
+pub fn clock_ticks() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100)
+    })
 }
 
 /// One line on the machine: cores, CPU model, load average.

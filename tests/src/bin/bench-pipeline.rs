@@ -1,58 +1,79 @@
-//! The whole pipeline's throughput against the function emulator, beside a
-//! plain Python sink doing the same job (`bench/baseline.py`).
+//! The whole pipeline's cost against the function emulator: CPU per record
+//! and records per second of the `fcsink` process, of a plain Python sink
+//! doing the same job (`bench/baseline.py`) and of a bare Kafka consumer
+//! that only counts records (`bench/count_consumer.py`).
 //!
 //! ```text
+//! cargo build --release -p fcsink
 //! cargo run --release -p fcsink-tests --bin bench-pipeline -- [OPTIONS] [CELL...]
 //!   CELL             keep cells whose label starts with it: 100B, 1KB/500 …
-//!   --records N      records per cell (default 200000 for 100 B, 100000 for 1 KB)
+//!   --records N      records per cell (default 400000 for 100 B, 100000 for 1 KB)
 //!   --python PATH    the venv's python (default $FCSINK_PYTHON, else .venv/bin/python)
-//!   --no-ceiling     skip the count-only Kafka consumer
+//!   --fcsink PATH    the fcsink binary (default: `fcsink` beside this program)
+//!   --no-count       skip the bare consumer
+//!   --perf FILE      profile fcsink's steady state into FILE (perf record -e cpu-clock)
 //! ```
 //!
-//! `scripts/bench-pipeline.sh` does the set-up and runs it.
+//! `scripts/bench-pipeline.sh` does the set-up, builds both and runs it.
 //!
 //! # Method
 //!
 //! Each cell (record size × batch size, async invocation) gets a fresh Tansu
-//! broker with SQLite storage and a fresh, quiet emulator, then:
+//! broker with SQLite storage and a fresh, quiet emulator, then runs three
+//! child processes one after the other, each in its own consumer group:
 //!
 //! 1. a topic of 6 partitions is filled with N records, round-robin, each
 //!    with a key of about 10 bytes and an ASCII value of the cell's size;
-//! 2. fcsink runs in this process (built-in `passthrough`, concurrency 6,
-//!    linger 50 ms) until the emulator holds every record, then stops;
-//! 3. the emulator's record is cleared and the Python sink runs, in a fresh
-//!    group and with the same batching, until the emulator again holds every
-//!    record;
-//! 4. optionally, a bare librdkafka consumer reads the N records and only
-//!    counts them: the most any sink could read from this broker here.
+//! 2. the `fcsink` binary (`run --until-end`, built-in `passthrough`,
+//!    concurrency 6, linger 50 ms, async FC) runs until it stops by itself;
+//! 3. the emulator's record is cleared and the Python sink runs with the
+//!    same batching until the emulator again holds every record;
+//! 4. the bare consumer (confluent-kafka, as the Python sink uses) reads the
+//!    N records and only counts them: the floor under any sink's cost here.
 //!
 //! Both sinks send at most [`MAX_REQUEST_BYTES`] per request, and the
-//! emulator accepts async requests that large: FC's 128 KiB async limit would
-//! split the 1-KB × 500 batches (about 580 KB) into five requests.
+//! emulator accepts async requests that large (answering 202 at once): FC's
+//! 128 KiB async limit would split the 1-KB × 500 batches (about 580 KB)
+//! into five requests.
 //!
-//! A run is watched through the emulator's record (read incrementally; every
-//! `(partition, offset)` is ticked off once), using the arrival times the
-//! emulator stamps. The rate is records after the first request ÷ time from
-//! the first request to the one that completes the set: the steady state,
-//! without start-up. Start-up (launch to first request: plugin compilation
-//! and group join for fcsink, interpreter, imports and group join for Python)
-//! is shown apart. The emulator runs on its own tokio runtime, so fcsink's
-//! runtime has its worker threads to itself, as in the `fcsink` process; the
-//! broker, the emulator and both sinks still share this machine's cores.
+//! A sink is watched through the emulator's record (read every 10 ms; every
+//! `(partition, offset)` is ticked off once). **CPU** is the child's user +
+//! system time over all its threads (`utime + stime` in `/proc/<pid>/stat`,
+//! in clock ticks of 10 ms), read when the watcher sees the first request
+//! and when it sees the request that completes the set; the bare consumer's
+//! is read when it prints that it has its first batch and when it has
+//! counted the last record. CPU per record is the CPU between the two
+//! readings ÷ the records that arrived after the first one: the steady
+//! state. What comes before (start-up: plugin compilation and group join
+//! for fcsink, interpreter, imports and group join for Python) is shown
+//! apart, and what comes after (fcsink waiting for its commits to show,
+//! shutdown) is left out. Only the child's CPU is counted: the emulator and
+//! the watcher run in this process (the emulator on its own tokio runtime)
+//! and the broker in Tansu's, all on the same cores.
+//!
+//! **Records/s** is records after the first request ÷ time from the first
+//! request to the one that completes the set, using the arrival times the
+//! emulator stamps; the bare consumer's is its own, from its first batch to
+//! its last record.
+//!
+//! **Profile.** With `--perf FILE`, `perf record -e cpu-clock --call-graph
+//! dwarf` attaches to the fcsink child at the first request and follows it
+//! to its exit: the steady state and the shutdown, not the start-up. The
+//! sampling costs the child CPU, so take the table from a run without it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
 use fc_emulator::Emulator;
-use fcsink_tests::bench::{self, Run, watch};
+use fcsink_tests::bench::{self, Moment, Run, watch_with};
 use fcsink_tests::broker::Broker;
-use fcsink_tests::connector::{self, KEY_ID, KEY_SECRET, Running};
+use fcsink_tests::connector::{self, KEY_ID, KEY_SECRET};
 use fcsink_tests::plugins::repo_root;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
 
 const TOPIC: &str = "bench";
 const PARTITIONS: i32 = 6;
@@ -61,10 +82,12 @@ const LINGER_MS: u64 = 50;
 /// The request size limit of both sinks, and the emulator's async limit.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Label, value size and records per cell.
-const RECORD_SIZES: [(&str, usize, usize); 2] = [("100B", 100, 200_000), ("1KB", 1024, 100_000)];
+const RECORD_SIZES: [(&str, usize, usize); 2] = [("100B", 100, 400_000), ("1KB", 1024, 100_000)];
 const BATCH_SIZES: [usize; 2] = [20, 500];
-/// Longest one sink may take to deliver a cell's records.
+/// Longest one child may take to deliver (or count) a cell's records.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a child may take to exit once its work is done.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One benchmark cell.
 struct Cell {
@@ -74,20 +97,49 @@ struct Cell {
     records: usize,
 }
 
+/// What one child process did in a cell.
+struct Measured {
+    /// Seconds from launch to the first request (or counted batch).
+    startup_s: f64,
+    /// Steady records per second.
+    rate: f64,
+    cpu: Cpu,
+}
+
+/// A child's CPU time (user + system) up to its first delivery, and from
+/// there to its last.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    startup: Duration,
+    steady: Duration,
+    /// Records delivered (or counted) between the two readings.
+    steady_records: usize,
+}
+
+impl Cpu {
+    /// Steady-state CPU microseconds per record.
+    fn per_record_us(&self) -> f64 {
+        self.steady.as_secs_f64() * 1e6 / self.steady_records.max(1) as f64
+    }
+}
+
 struct Row {
     label: String,
     records: usize,
-    fcsink: Run,
-    python: Run,
+    fcsink: Measured,
+    python: Measured,
     /// What the Python sink printed about itself.
     python_says: String,
-    ceiling: Option<f64>,
+    count: Option<Measured>,
 }
 
 struct Options {
     records: Option<usize>,
     python: PathBuf,
-    ceiling: bool,
+    fcsink: PathBuf,
+    count: bool,
+    /// Where to write a profile of fcsink's steady state.
+    perf: Option<PathBuf>,
     filters: Vec<String>,
 }
 
@@ -95,10 +147,15 @@ fn main() -> Result<()> {
     let options = parse_args()?;
     let cells = cells(&options);
     ensure!(!cells.is_empty(), "no cell matches {:?}", options.filters);
+    ensure!(
+        options.fcsink.exists(),
+        "{} is missing: cargo build --release -p fcsink (or pass --fcsink PATH)",
+        options.fcsink.display()
+    );
     bench::init_logging();
-    print_machine();
-    // The emulator gets its own threads; fcsink, the watcher and the
-    // Kafka helpers run on the main runtime, like the fcsink process.
+    print_setting(&options);
+    // The emulator gets its own threads, so that the watcher cannot slow
+    // its answers down.
     let emulator_runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("emulator")
         .enable_all()
@@ -112,7 +169,7 @@ fn main() -> Result<()> {
         print_row_detail(&row);
         rows.push(row);
     }
-    print_table(&rows);
+    print_tables(&rows);
     Ok(())
 }
 
@@ -122,7 +179,9 @@ fn parse_args() -> Result<Options> {
         python: std::env::var_os("FCSINK_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_root().join(".venv/bin/python")),
-        ceiling: true,
+        fcsink: std::env::current_exe()?.with_file_name("fcsink"),
+        count: true,
+        perf: None,
         filters: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -133,7 +192,9 @@ fn parse_args() -> Result<Options> {
                 options.records = Some(n.parse().context("--records needs a number")?);
             }
             "--python" => options.python = args.next().context("--python needs a path")?.into(),
-            "--no-ceiling" => options.ceiling = false,
+            "--fcsink" => options.fcsink = args.next().context("--fcsink needs a path")?.into(),
+            "--no-count" => options.count = false,
+            "--perf" => options.perf = Some(args.next().context("--perf needs a file")?.into()),
             // `cargo bench` style runners pass this; nothing to do.
             "--bench" => {}
             _ if arg.starts_with("--") => bail!("unknown option {arg}"),
@@ -161,12 +222,21 @@ fn cells(options: &Options) -> Vec<Cell> {
     cells
 }
 
-fn print_machine() {
+fn print_setting(options: &Options) {
     println!("{}", bench::machine());
+    let commit = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(repo_root())
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("commit {commit}; fcsink {}", options.fcsink.display());
     println!(
         "pipeline: async FC 2.0, passthrough, concurrency {CONCURRENCY}, linger {LINGER_MS} ms, \
-         {PARTITIONS} partitions, max request {} KiB on both sides (emulator async limit too)",
-        MAX_REQUEST_BYTES / 1024
+         {PARTITIONS} partitions, max request {} KiB on both sides (emulator async limit too); \
+         CPU clock tick {} ms",
+        MAX_REQUEST_BYTES / 1024,
+        1000 / bench::clock_ticks().max(1)
     );
 }
 
@@ -194,22 +264,15 @@ async fn run_cell(
     );
 
     eprintln!("[{}] fcsink", cell.label);
-    let launched = SystemTime::now();
-    let running = Running::start(&fcsink_config(cell, &broker, &emulator));
-    let fcsink = tokio::time::timeout(RUN_TIMEOUT, watch(&emulator, &ends, launched))
-        .await
-        .context("fcsink did not deliver every record in time")?;
-    running.stop().await?;
+    let fcsink = run_fcsink(cell, options, &broker, &emulator, &ends).await?;
 
     eprintln!("[{}] Python baseline", cell.label);
     emulator.clear();
     let (python, python_says) = run_python(cell, options, &broker, &emulator, &ends).await?;
 
-    let ceiling = if options.ceiling {
-        eprintln!("[{}] count-only consumer", cell.label);
-        let bootstrap = broker.bootstrap();
-        let n = cell.records;
-        Some(tokio::task::spawn_blocking(move || count_only(&bootstrap, n)).await??)
+    let count = if options.count {
+        eprintln!("[{}] bare consumer", cell.label);
+        Some(run_count(cell, options, &broker).await?)
     } else {
         None
     };
@@ -219,7 +282,7 @@ async fn run_cell(
         fcsink,
         python,
         python_says,
-        ceiling,
+        count,
     })
 }
 
@@ -254,6 +317,63 @@ timeout_ms = 10000
     )
 }
 
+/// Runs the `fcsink` binary with `--until-end` until it stops by itself.
+async fn run_fcsink(
+    cell: &Cell,
+    options: &Options,
+    broker: &Broker,
+    emulator: &Emulator,
+    ends: &[i64],
+) -> Result<Measured> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("fcsink.toml");
+    std::fs::write(&config, fcsink_config(cell, broker, emulator))?;
+    let log = dir.path().join("fcsink.log");
+    let launched = SystemTime::now();
+    let mut child = Command::new(&options.fcsink)
+        .args(["run", "--until-end", "--config"])
+        .arg(&config)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+        .env(
+            "FCSINK_LOG",
+            std::env::var("FCSINK_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", options.fcsink.display()))?;
+    let profile = options.perf.as_deref();
+    let delivered = watch_child(&child, emulator, ends, launched, cell.records, profile).await;
+    let status = tokio::time::timeout(EXIT_TIMEOUT, child.wait()).await;
+    let tail = || log_tail(&log);
+    let (run, cpu, perf) =
+        delivered.with_context(|| format!("fcsink; its log ends:\n{}", tail()))?;
+    match status {
+        Ok(Ok(status)) if status.success() => {}
+        Ok(status) => bail!("fcsink failed ({status:?}); its log ends:\n{}", tail()),
+        Err(_) => bail!("fcsink --until-end did not stop; its log ends:\n{}", tail()),
+    }
+    if let Some(mut perf) = perf {
+        // perf stops by itself when the process it follows has exited.
+        let status = tokio::task::spawn_blocking(move || perf.wait()).await??;
+        ensure!(status.success(), "perf record failed: {status}");
+    }
+    Ok(Measured {
+        startup_s: run.startup(),
+        rate: run.rate(),
+        cpu,
+    })
+}
+
+/// The last lines of a child's log, for an error message.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 /// Runs `bench/baseline.py` in its own group until the emulator holds every record.
 async fn run_python(
     cell: &Cell,
@@ -261,10 +381,10 @@ async fn run_python(
     broker: &Broker,
     emulator: &Emulator,
     ends: &[i64],
-) -> Result<(Run, String)> {
+) -> Result<(Measured, String)> {
     let script = repo_root().join("bench/baseline.py");
     let launched = SystemTime::now();
-    let mut child = tokio::process::Command::new(&options.python)
+    let child = Command::new(&options.python)
         .arg(&script)
         .args(["--bootstrap", &broker.bootstrap()])
         .args(["--topic", TOPIC, "--group", "bench-python"])
@@ -280,13 +400,10 @@ async fn run_python(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("start {}", options.python.display()))?;
-    let run = tokio::select! {
-        run = tokio::time::timeout(RUN_TIMEOUT, watch(emulator, ends, launched)) => {
-            run.context("the Python sink did not deliver every record in time")?
-        }
-        status = child.wait() => bail!("the Python sink exited early: {}", status?),
-    };
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let (run, cpu, _) = watch_child(&child, emulator, ends, launched, cell.records, None)
+        .await
+        .context("the Python sink")?;
+    let output = tokio::time::timeout(EXIT_TIMEOUT, child.wait_with_output())
         .await
         .context("the Python sink did not exit")??;
     ensure!(
@@ -295,84 +412,252 @@ async fn run_python(
         output.status
     );
     let says = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    Ok((run, says))
+    let measured = Measured {
+        startup_s: run.startup(),
+        rate: run.rate(),
+        cpu,
+    };
+    Ok((measured, says))
 }
 
-/// A bare consumer that reads `n` records and counts them; records per
-/// second from its first record to its last.
-fn count_only(bootstrap: &str, n: usize) -> Result<f64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench-count-only")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment.add_partition_offset(TOPIC, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let (mut count, mut first) = (0, None);
-    while count < n {
-        ensure!(Instant::now() < deadline, "count-only read {count} of {n}");
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            message?;
-            first.get_or_insert_with(Instant::now);
-            count += 1;
+/// Watches the emulator until it holds every record, reading `child`'s CPU
+/// time at the first request and at the last; with `profile`, starts
+/// `perf record` on the child at the first request and returns it.
+async fn watch_child(
+    child: &Child,
+    emulator: &Emulator,
+    ends: &[i64],
+    launched: SystemTime,
+    records: usize,
+    profile: Option<&Path>,
+) -> Result<(Run, Cpu, Option<std::process::Child>)> {
+    let pid = child.id().context("the child has already been reaped")?;
+    let (mut first, mut cpu, mut perf) = (None, None, None);
+    let mut sample = |moment| {
+        let now = bench::cpu_time(pid);
+        match moment {
+            Moment::First { seen } => {
+                first = now.map(|at| (at, seen));
+                perf = profile.map(|out| start_perf(pid, out));
+            }
+            Moment::Done => {
+                cpu = first.zip(now).map(|((at_first, seen), at_done)| Cpu {
+                    startup: at_first,
+                    steady: at_done.saturating_sub(at_first),
+                    steady_records: records - seen,
+                })
+            }
         }
+    };
+    let run = {
+        let watching = tokio::time::timeout(
+            RUN_TIMEOUT,
+            watch_with(emulator, ends, launched, &mut sample),
+        );
+        tokio::pin!(watching);
+        tokio::select! {
+            run = &mut watching => run.context("did not deliver every record in time")?,
+            () = exited(pid) => {
+                // The last requests may still be on their way to the watcher;
+                // the child is not reaped yet, so its CPU time can still be read.
+                match tokio::time::timeout(Duration::from_secs(2), &mut watching).await {
+                    Ok(run) => run?,
+                    Err(_) => bail!("exited before delivering every record"),
+                }
+            }
+        }
+    };
+    let cpu = cpu.with_context(|| format!("could not read the CPU time of process {pid}"))?;
+    let perf = perf.transpose()?;
+    Ok((run, cpu, perf))
+}
+
+/// `perf record` on process `pid` (all its threads) until it exits.
+fn start_perf(pid: u32, out: &Path) -> Result<std::process::Child> {
+    std::process::Command::new("perf")
+        .args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "999",
+            "--call-graph",
+            "dwarf,16384",
+        ])
+        .args(["-p", &pid.to_string(), "-o"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start perf (apt-get install linux-perf)")
+}
+
+/// Resolves once process `pid` (a child not yet waited for) has exited.
+async fn exited(pid: u32) {
+    while !bench::has_exited(pid) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let first = first.expect("at least one record was read");
-    Ok((n - 1) as f64 / first.elapsed().as_secs_f64().max(1e-6))
+}
+
+/// The bare consumer's last line.
+#[derive(Deserialize)]
+struct Counted {
+    records: usize,
+    records_per_s: f64,
+}
+
+/// Runs `bench/count_consumer.py` in its own group until it has counted
+/// every record, reading its CPU time when it says it has its first batch
+/// and when it has the last.
+async fn run_count(cell: &Cell, options: &Options, broker: &Broker) -> Result<Measured> {
+    let script = repo_root().join("bench/count_consumer.py");
+    let launched = Instant::now();
+    let mut child = Command::new(&options.python)
+        .arg(&script)
+        .args(["--bootstrap", &broker.bootstrap()])
+        .args(["--topic", TOPIC, "--group", "bench-count"])
+        .args(["--records", &cell.records.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", options.python.display()))?;
+    let pid = child.id().context("the bare consumer has already gone")?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let read = async {
+        let first = lines
+            .next_line()
+            .await?
+            .context("the bare consumer said nothing")?;
+        let at_first = bench::cpu_time(pid).context("its CPU time")?;
+        let startup_s = launched.elapsed().as_secs_f64();
+        let seen: usize = first
+            .strip_prefix("first ")
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("the bare consumer said {first:?}"))?;
+        let last = lines
+            .next_line()
+            .await?
+            .context("the bare consumer stopped")?;
+        let at_done = bench::cpu_time(pid).context("its CPU time")?;
+        let counted: Counted = serde_json::from_str(&last)
+            .with_context(|| format!("the bare consumer said {last:?}"))?;
+        ensure!(counted.records == cell.records, "counted {last}");
+        anyhow::Ok(Measured {
+            startup_s,
+            rate: counted.records_per_s,
+            cpu: Cpu {
+                startup: at_first,
+                steady: at_done.saturating_sub(at_first),
+                steady_records: cell.records - seen,
+            },
+        })
+    };
+    let measured = tokio::time::timeout(RUN_TIMEOUT, read)
+        .await
+        .context("the bare consumer did not count every record in time")??;
+    // Closing its stdin lets it close the consumer and exit.
+    drop(child.stdin.take());
+    let status = tokio::time::timeout(EXIT_TIMEOUT, child.wait())
+        .await
+        .context("the bare consumer did not exit")??;
+    ensure!(status.success(), "the bare consumer failed: {status}");
+    Ok(measured)
 }
 
 fn print_row_detail(row: &Row) {
-    for (who, run) in [("fcsink", &row.fcsink), ("python", &row.python)] {
+    let mut children = vec![("fcsink", &row.fcsink), ("python", &row.python)];
+    children.extend(row.count.as_ref().map(|count| ("count", count)));
+    for (who, measured) in children {
+        let cpu = &measured.cpu;
         eprintln!(
-            "[{}] {who}: {:.0} records/s, start-up {:.2} s, {} received for {} records",
+            "[{}] {who}: {:.0} records/s, {:.2} µs CPU/record ({:.2} s for {} records), \
+             start-up {:.2} s with {:.2} s CPU",
             row.label,
-            run.rate(),
-            run.startup(),
-            run.received,
-            run.distinct
+            measured.rate,
+            cpu.per_record_us(),
+            cpu.steady.as_secs_f64(),
+            cpu.steady_records,
+            measured.startup_s,
+            cpu.startup.as_secs_f64(),
         );
     }
     eprintln!("[{}] python says: {}", row.label, row.python_says);
 }
 
-fn print_table(rows: &[Row]) {
+fn print_tables(rows: &[Row]) {
+    let dash = || "-".to_string();
     println!();
     println!(
-        "{:<9} {:>8} {:>14} {:>14} {:>7} {:>16} {:>15}",
-        "cell",
-        "records",
-        "fcsink rec/s",
-        "Python rec/s",
-        "ratio",
-        "start-up fc/py",
-        "count-only rec/s"
+        "{:<9} {:>8} {:>13} {:>13} {:>13} {:>10} {:>10}",
+        "cell", "records", "fcsink rec/s", "Python rec/s", "count rec/s", "fc/Python", "fc/count"
     );
     for row in rows {
-        let ceiling = row
-            .ceiling
-            .map_or_else(|| "-".to_string(), |c| format!("{c:.0}"));
+        let count = row.count.as_ref();
         println!(
-            "{:<9} {:>8} {:>14.0} {:>14.0} {:>7.2} {:>16} {:>15}",
+            "{:<9} {:>8} {:>13.0} {:>13.0} {:>13} {:>10.2} {:>10}",
             row.label,
             row.records,
-            row.fcsink.rate(),
-            row.python.rate(),
-            row.fcsink.rate() / row.python.rate(),
+            row.fcsink.rate,
+            row.python.rate,
+            count.map_or_else(dash, |c| format!("{:.0}", c.rate)),
+            row.fcsink.rate / row.python.rate,
+            count.map_or_else(dash, |c| format!(
+                "{:.0}%",
+                100.0 * row.fcsink.rate / c.rate
+            )),
+        );
+    }
+    println!();
+    println!(
+        "{:<9} {:>10} {:>10} {:>10} {:>12} {:>13} {:>22} {:>17}",
+        "cell",
+        "fcsink µs",
+        "Python µs",
+        "count µs",
+        "fc ÷ count",
+        "Python ÷ fc",
+        "start-up CPU fc/py/cnt",
+        "start-up fc/py/cnt"
+    );
+    for row in rows {
+        let (fc, py) = (
+            row.fcsink.cpu.per_record_us(),
+            row.python.cpu.per_record_us(),
+        );
+        let count = row.count.as_ref();
+        let count_us = count.map(|c| c.cpu.per_record_us());
+        let secs = |m: Option<&Measured>, f: fn(&Measured) -> f64| {
+            m.map_or_else(dash, |m| format!("{:.2}", f(m)))
+        };
+        let cpu_s = |m: &Measured| m.cpu.startup.as_secs_f64();
+        let wall_s = |m: &Measured| m.startup_s;
+        println!(
+            "{:<9} {:>10.2} {:>10.2} {:>10} {:>12} {:>13.1} {:>22} {:>17}",
+            row.label,
+            fc,
+            py,
+            count_us.map_or_else(dash, |c| format!("{c:.2}")),
+            count_us.map_or_else(dash, |c| format!("{:.2}×", fc / c)),
+            py / fc,
             format!(
-                "{:.1} s / {:.1} s",
-                row.fcsink.startup(),
-                row.python.startup()
+                "{:.2}/{:.2}/{} s",
+                cpu_s(&row.fcsink),
+                cpu_s(&row.python),
+                secs(count, cpu_s)
             ),
-            ceiling
+            format!(
+                "{:.1}/{:.1}/{} s",
+                wall_s(&row.fcsink),
+                wall_s(&row.python),
+                secs(count, wall_s)
+            ),
         );
     }
     println!();
     println!(
         "records/s: steady state, first request to last at the emulator (async, batch = cell's \
-         second number); ratio = fcsink / Python."
+         second number); count: the bare consumer, first batch to last record.\n\
+         µs: CPU (user + system, all threads) per record of each child process over the same \
+         span; start-up: CPU and wall time from launch to the first request (count: first batch)."
     );
 }
