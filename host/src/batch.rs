@@ -1,6 +1,8 @@
 //! Batching: records of one partition are gathered until the batch is full
 //! or the linger time since its first record has passed.
 
+use std::collections::VecDeque;
+
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
@@ -29,10 +31,40 @@ impl FlushReason {
     }
 }
 
+/// A partition's records as the dispatcher routes them: in chunks (what
+/// one poll of Kafka brought for the partition), in offset order.
+pub struct Input {
+    chunks: mpsc::UnboundedReceiver<Vec<Record>>,
+    /// What is left of the last chunk.
+    carry: VecDeque<Record>,
+}
+
+impl Input {
+    /// The receiving end of a partition's chunks.
+    pub fn new(chunks: mpsc::UnboundedReceiver<Vec<Record>>) -> Self {
+        Input {
+            chunks,
+            carry: VecDeque::new(),
+        }
+    }
+
+    /// The next record, waiting for a chunk when none is left; `None` once
+    /// the input is closed and empty. Cancel-safe: a chunk is taken whole.
+    async fn recv(&mut self) -> Option<Record> {
+        loop {
+            if let Some(record) = self.carry.pop_front() {
+                return Some(record);
+            }
+            let chunk = self.chunks.recv().await?;
+            self.carry.extend(chunk);
+        }
+    }
+}
+
 /// Waits for the next batch from `input`: at least one record, at most
 /// `settings.max_records`. Returns `None` once the input is closed and empty.
 pub async fn next_batch(
-    input: &mut mpsc::UnboundedReceiver<Record>,
+    input: &mut Input,
     settings: &BatchSettings,
 ) -> Option<(Vec<Record>, FlushReason)> {
     let first = input.recv().await?;
@@ -40,6 +72,11 @@ pub async fn next_batch(
     let mut batch = Vec::with_capacity(settings.max_records.min(1024));
     batch.push(first);
     while batch.len() < settings.max_records {
+        // What has arrived goes in without waiting.
+        if let Some(record) = input.carry.pop_front() {
+            batch.push(record);
+            continue;
+        }
         tokio::select! {
             biased;
             next = input.recv() => match next {
@@ -84,10 +121,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn flushes_when_full_without_waiting() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for i in 0..5 {
-            tx.send(record(i)).unwrap();
-        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut rx = Input::new(rx);
+        // One chunk larger than a batch, then one more record.
+        tx.send((0..4).map(record).collect()).unwrap();
+        tx.send(vec![record(4)]).unwrap();
         let started = Instant::now();
         let (batch, reason) = next_batch(&mut rx, &settings(3, 500)).await.unwrap();
         assert_eq!(
@@ -101,14 +139,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn linger_counts_from_the_first_record() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut rx = Input::new(rx);
         let producer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            tx.send(record(0)).unwrap();
+            tx.send(vec![record(0)]).unwrap();
             tokio::time::sleep(Duration::from_millis(400)).await;
-            tx.send(record(1)).unwrap();
+            tx.send(vec![record(1)]).unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
-            tx.send(record(2)).unwrap();
+            tx.send(vec![record(2)]).unwrap();
             tx
         });
         let started = Instant::now();
@@ -122,13 +161,14 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever arrives and whatever the limit: batches are never empty
+        /// Whatever arrives, in chunks of any size, and whatever the limit: batches are never empty
         /// nor over the limit, and together they are the input, in order.
         #[test]
         fn batches_are_the_input_in_order_within_the_limit(
             count in 0usize..200,
             max_records in 1usize..40,
             arrival_ms in proptest::collection::vec(0u64..30, 0..200),
+            chunk in 1usize..60,
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
@@ -136,13 +176,15 @@ mod tests {
                 .build()
                 .unwrap();
             let batches = runtime.block_on(async {
-                let (tx, mut rx) = mpsc::unbounded_channel();
+                let (tx, rx) = mpsc::unbounded_channel();
+                let mut rx = Input::new(rx);
                 let gaps = arrival_ms.clone();
                 tokio::spawn(async move {
-                    for i in 0..count {
+                    let records: Vec<i64> = (0..count as i64).collect();
+                    for (i, offsets) in records.chunks(chunk).enumerate() {
                         let gap = gaps.get(i).copied().unwrap_or(0);
                         tokio::time::sleep(Duration::from_millis(gap)).await;
-                        tx.send(record(i as i64)).unwrap();
+                        tx.send(offsets.iter().copied().map(record).collect()).unwrap();
                     }
                 });
                 let mut batches = Vec::new();
@@ -161,8 +203,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn closing_flushes_the_remainder_then_ends() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(record(7)).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut rx = Input::new(rx);
+        tx.send(vec![record(7)]).unwrap();
         drop(tx);
         let (batch, reason) = next_batch(&mut rx, &settings(20, 500)).await.unwrap();
         assert_eq!((offsets(&batch), reason), (vec![7], FlushReason::Closed));

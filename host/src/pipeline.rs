@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
@@ -43,6 +44,9 @@ use crate::transform::{PluginSpec, Record, Runtime};
 use crate::worker::{self, ChainPool, End, Shared, Stop};
 use budget::{Held, Limits, Total};
 use partitions::{Partitions, Pause, State};
+
+/// The most records routed from one poll before the workers get them.
+const BURST: usize = 1024;
 
 /// How often paused partitions are checked for room to resume.
 const RESUME_CHECK: Duration = Duration::from_millis(20);
@@ -219,7 +223,9 @@ struct Worker {
     /// Tells this worker's end from that of an earlier worker of the same
     /// partition (revoked, then assigned back).
     id: u64,
-    input: mpsc::UnboundedSender<Record>,
+    input: mpsc::UnboundedSender<Vec<Record>>,
+    /// Records routed to it and not yet handed over (`Dispatcher::hand_over`).
+    pending: Vec<Record>,
     /// What the partition holds (queued, batched, in flight); bounded by
     /// pausing the partition.
     held: Held,
@@ -248,6 +254,8 @@ struct Dispatcher {
     states: Partitions,
     /// The workers of assigned partitions that have had records.
     workers: HashMap<TopicPartition, Worker>,
+    /// Partitions with records routed and not yet handed over.
+    routed: Vec<TopicPartition>,
     /// The last worker id given.
     last_worker: u64,
     /// Workers of revoked partitions that are finishing their batch.
@@ -283,6 +291,7 @@ impl Dispatcher {
             floors,
             warned_for: 0,
             workers: HashMap::new(),
+            routed: Vec::new(),
             last_worker: 0,
             finishing: HashMap::new(),
             ends,
@@ -309,15 +318,26 @@ impl Dispatcher {
                 Some(request) = self.resumes.recv() => self.on_resume(consumer, &request),
                 message = consumer.recv() => match message {
                     Ok(message) => {
-                        // Rebalance callbacks run inside `recv`; apply them first.
-                        while let Ok(event) = assignments.try_recv() {
-                            self.on_assignment(consumer, event);
-                        }
-                        let record = source::to_record(&message);
-                        let tp = (message.topic().to_string(), message.partition());
+                        self.on_message(consumer, &mut assignments, &message);
                         drop(message);
-                        metrics::records_consumed(1);
-                        self.route(consumer, tp, record);
+                        // What librdkafka already holds goes with it, so each
+                        // worker wakes once per poll, not once per record.
+                        let mut routed = 1;
+                        while routed < BURST {
+                            match consumer.recv().now_or_never() {
+                                Some(Ok(message)) => {
+                                    self.on_message(consumer, &mut assignments, &message);
+                                    routed += 1;
+                                }
+                                Some(Err(err)) => {
+                                    tracing::warn!(%err, "Kafka consumer error");
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        metrics::records_consumed(routed);
+                        self.hand_over();
                     }
                     Err(err) => {
                         tracing::warn!(%err, "Kafka consumer error");
@@ -325,6 +345,34 @@ impl Dispatcher {
                     }
                 },
                 _ = resume_check.tick() => self.resume_drained(consumer),
+            }
+        }
+    }
+
+    /// Routes one consumed record, after the rebalance events that came
+    /// before it (rebalance callbacks run inside `recv`).
+    fn on_message(
+        &mut self,
+        consumer: &Consumer,
+        assignments: &mut mpsc::UnboundedReceiver<Assignment>,
+        message: &rdkafka::message::BorrowedMessage<'_>,
+    ) {
+        while let Ok(event) = assignments.try_recv() {
+            self.on_assignment(consumer, event);
+        }
+        let record = source::to_record(message);
+        let tp = (message.topic().to_string(), message.partition());
+        self.route(consumer, tp, record);
+    }
+
+    /// Gives every worker the records routed to it since the last call.
+    fn hand_over(&mut self) {
+        for tp in self.routed.drain(..) {
+            if let Some(worker) = self.workers.get_mut(&tp)
+                && !worker.pending.is_empty()
+            {
+                // Fails only when the worker has ended (stopped); the records are not stored.
+                let _ = worker.input.send(std::mem::take(&mut worker.pending));
             }
         }
     }
@@ -351,8 +399,10 @@ impl Dispatcher {
             }
         };
         let size = worker.held.add(&record);
-        // Fails only when the worker has ended (stopped); the record is not stored.
-        let _ = worker.input.send(record);
+        if worker.pending.is_empty() {
+            self.routed.push(tp.clone());
+        }
+        worker.pending.push(record);
         let total = self.total.bytes();
         if total > limits.budget {
             // Over the budget: every partition waits, not only this one.
@@ -395,12 +445,14 @@ impl Dispatcher {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let end = worker::run(tp.clone(), receiver, worker_held, shared, worker_revoked).await;
+            let input = crate::batch::Input::new(receiver);
+            let end = worker::run(tp.clone(), input, worker_held, shared, worker_revoked).await;
             let _ = ends.send((tp, id, end));
         });
         Worker {
             id,
             input,
+            pending: Vec::new(),
             held,
             revoked,
             handle,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -84,7 +84,7 @@ macro_rules! then {
 /// Runs until the input closes, the partition is revoked, or a failure stops it.
 pub(crate) async fn run(
     tp: TopicPartition,
-    mut input: mpsc::UnboundedReceiver<Record>,
+    mut input: batch::Input,
     held: Held,
     shared: Arc<Shared>,
     revoked: CancellationToken,
