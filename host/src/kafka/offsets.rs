@@ -194,7 +194,7 @@ fn is_active_group(err: &KafkaError) -> bool {
 fn running(settings: &Settings, members: Option<usize>) -> anyhow::Error {
     let members = members.map_or_else(String::new, |n| format!(" ({n} member(s))"));
     anyhow::anyhow!(
-        "group {} is active{members}: {} is running; stop every instance first \
+        "group {} is active{members}: connector {} is running; stop every instance first \
          (SIGTERM; `fcsink pause` keeps them in the group), then reset",
         settings.group_id(),
         settings.name,
