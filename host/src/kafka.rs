@@ -1,8 +1,10 @@
 //! Kafka plumbing every part shares: the producer and admin client
 //! settings derived from the consumer's, closing the clients, creating
-//! topics ([`topics`]) and reading compacted ones ([`compacted`]).
+//! topics ([`topics`]), reading compacted ones ([`compacted`]), and the
+//! group's offsets from outside it ([`offsets`]).
 
 pub mod compacted;
+pub mod offsets;
 pub mod topics;
 
 use std::time::Duration;

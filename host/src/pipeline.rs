@@ -121,6 +121,7 @@ pub async fn run_with_target(
         }
         None => None,
     };
+    kafka::offsets::start(&settings).await?;
     let (consumer, assignments) = source::subscribe(&settings).context("cannot subscribe")?;
     let consumer = Arc::new(consumer);
     let live: Live = *handles.live.borrow();

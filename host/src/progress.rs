@@ -99,7 +99,10 @@ pub async fn until_end(consumer: Arc<Consumer>, settings: Settings, done: Cancel
 }
 
 /// The partitions of the source topics with their start (committed offset,
-/// else where `start_from` points) and end offsets.
+/// else where `start_from` points) and end offsets. A `start_from` time
+/// needs no case of its own: `kafka::offsets::start` committed its offsets
+/// before the consumer subscribed, and a partition without one starts at
+/// the earliest offset.
 fn spans(
     consumer: &Consumer,
     settings: &Settings,
@@ -123,7 +126,7 @@ fn spans(
                 .get(&tp)
                 .copied()
                 .unwrap_or(match settings.source.start_from {
-                    StartFrom::Earliest => low,
+                    StartFrom::Earliest | StartFrom::Timestamp(_) => low,
                     StartFrom::Latest => high,
                 });
             (

@@ -92,6 +92,10 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
             match settings.source.start_from {
                 StartFrom::Earliest => "earliest",
                 StartFrom::Latest => "latest",
+                // `kafka::offsets::start` committed the time's offsets for
+                // every partition without one; a partition created later
+                // has only records newer than the time.
+                StartFrom::Timestamp(_) => "earliest",
             },
         );
     if let Some(instance_id) = &settings.source.instance_id {

@@ -8,6 +8,8 @@ mod sandbox;
 mod fc_e2e;
 // Kafka → fcsink → AWS Lambda (emulator and moto) and plain HTTP, result topics included.
 mod lambda_e2e;
+// Starting anywhere: `source.start_from` a time, `fcsink reset-offsets`.
+mod start_from;
 // Operating a fleet: config and status topics, ops commands, /metrics, --until-end.
 mod fleet;
 // Python plugins (`fcsink plugin build-python`): the ETL template and every kind of answer.

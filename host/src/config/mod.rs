@@ -167,6 +167,21 @@ impl Settings {
     }
 }
 
+/// Milliseconds since the Unix epoch of `text`, an RFC 3339 time or a
+/// duration ago (`-2h`) resolved now: what `source.start_from` and
+/// `fcsink reset-offsets --to-timestamp` take besides their own words.
+///
+/// # Errors
+/// Anything else, naming `field` and the forms accepted.
+pub fn point_in_time(field: &str, text: &str) -> Result<i64, ConfigError> {
+    rules::point_in_time(text, rules::now_ms()).ok_or_else(|| {
+        ConfigError::invalid(
+            field,
+            format!("must be {} (got {text:?})", rules::POINT_IN_TIME_RULE),
+        )
+    })
+}
+
 /// Which topics to consume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topics {
@@ -176,13 +191,18 @@ pub enum Topics {
     Regex(String),
 }
 
-/// Where to start when the group has no committed offset.
+/// Where to start when the group has no committed offset (AWS's
+/// `StartingPosition`: `TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartFrom {
     /// The oldest record (the managed connector's default).
     Earliest,
     /// Only records produced after the group starts.
     Latest,
+    /// The first record whose timestamp is at or after this many
+    /// milliseconds since the Unix epoch (a duration ago is resolved once,
+    /// when the file is read). See [`crate::kafka::offsets::start`].
+    Timestamp(i64),
 }
 
 /// The Kafka consumer's settings.

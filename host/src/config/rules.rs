@@ -28,6 +28,7 @@ use lambda::lambda_settings;
 pub(crate) use plugins::plugin_spec;
 use plugins::{sandbox, transforms};
 use source::source;
+pub(crate) use source::{POINT_IN_TIME_RULE, now_ms, point_in_time};
 use target::target;
 
 type Result<T> = std::result::Result<T, ConfigError>;

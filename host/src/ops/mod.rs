@@ -3,6 +3,7 @@
 //! topic and group (`status`), wherever the instances run.
 
 pub mod delete;
+pub mod reset_offsets;
 pub mod send_test;
 pub mod status;
 
@@ -76,6 +77,35 @@ pub enum FleetCommand {
         /// The topic, when the connector consumes several.
         #[arg(long)]
         topic: Option<String>,
+    },
+    /// Move a stopped connector's committed offsets; prints old and new per partition.
+    #[command(group(
+        clap::ArgGroup::new("to")
+            .required(true)
+            .args(["to_earliest", "to_latest", "to_timestamp", "to_offset"]),
+    ))]
+    ResetOffsets {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The first offset still in each partition.
+        #[arg(long)]
+        to_earliest: bool,
+        /// The end of each partition: skip everything produced so far.
+        #[arg(long)]
+        to_latest: bool,
+        /// The first record at or after a time: RFC 3339 or a duration ago ("-2h").
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        to_timestamp: Option<String>,
+        /// Partition P to offset O (repeatable; other partitions keep theirs).
+        #[arg(long, value_name = "P:O")]
+        to_offset: Vec<String>,
+        /// Only this topic, when the connector consumes several.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Print the changes, commit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete the connector: its consumer group and the topics fcsink created.
     Delete {
@@ -162,6 +192,23 @@ pub fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                 partition,
                 topic,
             } => send_test::run(&load(&config)?, topic, key, value, partition).await?,
+            FleetCommand::ResetOffsets {
+                config,
+                to_earliest,
+                to_latest,
+                to_timestamp,
+                to_offset,
+                topic,
+                dry_run,
+            } => {
+                let target = reset_offsets::Target::from_flags(
+                    to_earliest,
+                    to_latest,
+                    to_timestamp.as_deref(),
+                    &to_offset,
+                )?;
+                reset_offsets::run(&load(&config)?, target, topic, dry_run).await?;
+            }
             FleetCommand::Delete { config, yes } => delete::run(&load(&config)?, yes).await?,
         }
         Ok(ExitCode::SUCCESS)

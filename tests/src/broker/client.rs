@@ -147,6 +147,31 @@ impl Broker {
         positions
     }
 
+    /// Produces `(partition, value, timestamp)` records with explicit
+    /// CreateTime timestamps (ms since the epoch); returns their offsets.
+    ///
+    /// # Panics
+    /// If a record is not delivered.
+    pub async fn produce_at(&self, topic: &str, records: &[(i32, &str, i64)]) -> Vec<i64> {
+        let producer: FutureProducer = client_config(&self.bootstrap())
+            .set("message.timeout.ms", "30000")
+            .set("max.in.flight.requests.per.connection", "1")
+            .create()
+            .expect("create producer");
+        let mut offsets = Vec::with_capacity(records.len());
+        for &(partition, value, timestamp) in records {
+            let record = FutureRecord::<(), str>::to(topic)
+                .partition(partition)
+                .payload(value)
+                .timestamp(timestamp);
+            match producer.send(record, Duration::from_secs(30)).await {
+                Ok(delivery) => offsets.push(delivery.offset),
+                Err((err, _)) => panic!("produce to {topic}: {err}"),
+            }
+        }
+        offsets
+    }
+
     /// Produces one record with headers whose names are raw bytes (any
     /// bytes: Kafka does not check them) to `partition`; returns its offset.
     ///

@@ -52,15 +52,16 @@ pub(super) fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
             Topics::Regex(anchored)
         }
     };
-    let start_from = one_of(
-        "source.start_from",
-        raw.start_from.as_deref(),
-        StartFrom::Earliest,
-        &[
-            ("earliest", StartFrom::Earliest),
-            ("latest", StartFrom::Latest),
-        ],
-    )?;
+    let start_from = match raw.start_from.as_deref() {
+        None | Some("earliest") => StartFrom::Earliest,
+        Some("latest") => StartFrom::Latest,
+        Some(other) => StartFrom::Timestamp(point_in_time(other, now_ms()).ok_or_else(|| {
+            ConfigError::invalid(
+                "source.start_from",
+                format!("must be \"earliest\", \"latest\", {POINT_IN_TIME_RULE} (got {other:?})"),
+            )
+        })?),
+    };
     let concurrency = runtime::CONCURRENCY.read(raw.concurrency, DEFAULT_CONCURRENCY)?;
     let buffer_mb: usize = int_in(
         "source.buffer_mb",
@@ -98,4 +99,45 @@ pub(super) fn instance_id(raw: &str) -> Result<String> {
         ok,
         "must be 1 to 249 of A-Z a-z 0-9 . _ - (and not . or ..), unique per instance",
     )
+}
+
+/// What [`point_in_time`] accepts, for error messages.
+pub(crate) const POINT_IN_TIME_RULE: &str =
+    "an RFC 3339 time (2026-12-01T08:00:00Z) or a duration ago like \"-2h\" (s, m, h or d)";
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time
+/// (`2026-12-01T08:00:00Z`, `2026-12-01T16:00:00+08:00`) or of a duration
+/// before `now_ms` (`-30s`, `-15m`, `-2h`, `-7d`). `None` for anything else,
+/// and for times before 1970 (Kafka's offsets-for-times reads negative
+/// timestamps as "earliest" and "latest").
+pub(crate) fn point_in_time(text: &str, now_ms: i64) -> Option<i64> {
+    let ms = if let Some(ago) = text.strip_prefix('-') {
+        let unit = ago.chars().last()?;
+        let unit_ms: i64 = match unit {
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            _ => return None,
+        };
+        let digits = &ago[..ago.len() - 1];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        now_ms.checked_sub(digits.parse::<i64>().ok()?.checked_mul(unit_ms)?)?
+    } else {
+        let time =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()?
+    };
+    (ms >= 0).then_some(ms)
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }

@@ -455,3 +455,87 @@ fn instance_id_is_checked_like_the_broker_does() {
     ));
     assert!(err.contains("source.instance_id"), "{err}");
 }
+
+#[test]
+fn start_from_takes_a_word_a_time_or_a_duration_ago() {
+    let start = |value: &str| {
+        Settings::from_toml(&with(
+            r#"start_from = "earliest""#,
+            &format!("start_from = {value:?}"),
+        ))
+        .map(|s| s.source.start_from)
+    };
+    assert_eq!(start("earliest").unwrap(), StartFrom::Earliest);
+    assert_eq!(start("latest").unwrap(), StartFrom::Latest);
+    assert_eq!(
+        start("2026-12-01T08:00:00Z").unwrap(),
+        StartFrom::Timestamp(1_796_112_000_000)
+    );
+    assert_eq!(
+        start("2026-12-01T16:00:00.250+08:00").unwrap(),
+        StartFrom::Timestamp(1_796_112_000_250)
+    );
+    let unset = Settings::from_toml(&with("start_from = \"earliest\"\n", "")).unwrap();
+    assert_eq!(unset.source.start_from, StartFrom::Earliest);
+    let now = super::now_ms();
+    for (ago, ms) in [
+        ("-30s", 30_000),
+        ("-15m", 900_000),
+        ("-2h", 7_200_000),
+        ("-7d", 604_800_000),
+    ] {
+        let StartFrom::Timestamp(at) = start(ago).unwrap() else {
+            panic!("{ago}")
+        };
+        let expected = now - ms;
+        assert!((expected..expected + 60_000).contains(&at), "{ago}: {at}");
+    }
+    assert_eq!(super::point_in_time("-0s", 5_000), Some(5_000));
+    assert_eq!(super::point_in_time("-2h", 10_000_000), Some(2_800_000));
+}
+
+#[test]
+fn start_from_refuses_anything_else_naming_the_field() {
+    for bad in [
+        "",
+        "Earliest",
+        "now",
+        "2h",
+        "-2",
+        "-h",
+        "-2w",
+        "-1.5h",
+        "--2h",
+        "- 2h",
+        "-99999999999999999d",
+        "2026-12-01",
+        "2026-12-01 08:00:00",
+        "2026-12-01T08:00:00",
+        "1969-12-31T23:59:59Z",
+    ] {
+        let err = error_of(&with(
+            r#"start_from = "earliest""#,
+            &format!("start_from = {bad:?}"),
+        ));
+        assert!(
+            err.contains("`source.start_from`")
+                && err.contains(r#"must be "earliest", "latest", an RFC 3339 time"#)
+                && err.contains("a duration ago like \"-2h\"")
+                && err.contains(&format!("(got {bad:?})")),
+            "{bad}: {err}"
+        );
+    }
+    let err = point_in_time_error("--to-timestamp", "yesterday");
+    assert!(
+        err.starts_with("`--to-timestamp`")
+            && err.contains("RFC 3339")
+            && err.contains("yesterday"),
+        "{err}"
+    );
+}
+
+fn point_in_time_error(field: &str, text: &str) -> String {
+    super::super::point_in_time(field, text)
+        .unwrap_err()
+        .to_string()
+}
