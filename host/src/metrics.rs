@@ -23,8 +23,11 @@ static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
 static LABELLED: Mutex<BTreeMap<&'static str, Family>> = Mutex::new(BTreeMap::new());
-/// `fcsink_partitions_stopped` by rendered label set, replaced on every change.
-static STOPPED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+/// `fcsink_partitions_stopped` by rendered label set, per connector running
+/// in this process (tests run several), each replaced on every change.
+static STOPPED: Mutex<BTreeMap<u64, BTreeMap<String, u64>>> = Mutex::new(BTreeMap::new());
+/// The last connector number given (`connector_started`).
+static CONNECTORS: AtomicU64 = AtomicU64::new(0);
 /// `fcsink_consumer_lag` per `(topic, partition)`, from librdkafka's statistics.
 static LAG: Mutex<BTreeMap<(String, i32), i64>> = Mutex::new(BTreeMap::new());
 
@@ -181,7 +184,8 @@ pub fn records_stripped(topic: &'static str, n: usize) {
 /// The partitions stopped now, each as `(cause, code)`: `failure_policy`
 /// (no code), `target` and the target's error code, or the topic whose
 /// write Kafka refused and its error code.
-pub fn partitions_stopped(stops: &[(&'static str, String)]) {
+/// `connector` is the number [`connector_started`] gave.
+pub fn partitions_stopped(connector: u64, stops: &[(&'static str, String)]) {
     let mut counts = BTreeMap::new();
     for (cause, code) in stops {
         *counts
@@ -189,7 +193,20 @@ pub fn partitions_stopped(stops: &[(&'static str, String)]) {
             .or_default() += 1;
     }
     if let Ok(mut stopped) = STOPPED.lock() {
-        *stopped = counts;
+        stopped.insert(connector, counts);
+    }
+}
+
+/// A number for a connector starting in this process, under which it
+/// reports its stopped partitions.
+pub fn connector_started() -> u64 {
+    CONNECTORS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// The connector stopped: its partitions no longer count.
+pub fn connector_stopped(connector: u64) {
+    if let Ok(mut stopped) = STOPPED.lock() {
+        stopped.remove(&connector);
     }
 }
 
@@ -310,7 +327,11 @@ pub fn render() -> String {
             out,
             "# HELP {name} Assigned partitions stopped, by cause (failure_policy, target, panic, or the topic whose write Kafka refused) and error code.\n# TYPE {name} gauge"
         );
-        for (labels, value) in stopped.iter() {
+        let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+        for (labels, value) in stopped.values().flatten() {
+            *sums.entry(labels).or_default() += value;
+        }
+        for (labels, value) in sums {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }

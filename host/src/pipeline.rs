@@ -269,6 +269,8 @@ struct Dispatcher {
     resumes: mpsc::UnboundedReceiver<fleet::ResumeRequest>,
     board: Arc<fleet::Board>,
     readiness: Arc<metrics::http::Readiness>,
+    /// This connector's number among those of the process, for its metrics.
+    metrics_id: u64,
 }
 
 impl Dispatcher {
@@ -287,6 +289,7 @@ impl Dispatcher {
             resumes: handles.resumes,
             board: handles.board,
             readiness: handles.readiness,
+            metrics_id: metrics::connector_started(),
             shared,
             total: Arc::new(Total::default()),
             floors,
@@ -557,6 +560,7 @@ impl Dispatcher {
 
     /// Closes every worker's input and waits for all of them.
     async fn close(self) {
+        metrics::connector_stopped(self.metrics_id);
         let mut handles: Vec<JoinHandle<()>> = self.finishing.into_values().collect();
         for (_, worker) in self.workers {
             drop(worker.input);

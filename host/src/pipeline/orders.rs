@@ -102,7 +102,7 @@ impl Dispatcher {
         for why in self.stops().filter_map(Stop::unready_because) {
             *unready.entry(why).or_default() += 1;
         }
-        metrics::partitions_stopped(&stops);
+        metrics::partitions_stopped(self.metrics_id, &stops);
         self.readiness.set_stopped(unready);
     }
 }
