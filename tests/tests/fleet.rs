@@ -42,7 +42,7 @@ fn write_config(
 }
 
 /// Runs an `fcsink` command to completion.
-async fn fcsink(args: &[&str]) -> Output {
+pub(crate) async fn fcsink(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(FCSINK)
@@ -55,7 +55,8 @@ async fn fcsink(args: &[&str]) -> Output {
     .unwrap()
 }
 
-async fn fcsink_ok(args: &[&str]) -> String {
+/// Runs an `fcsink` command that must succeed; its standard output.
+pub(crate) async fn fcsink_ok(args: &[&str]) -> String {
     let output = fcsink(args).await;
     assert!(
         output.status.success(),

@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use fc_emulator::Emulator;
 use fcsink_tests::broker::Broker;
+
+use super::fleet::{fcsink, fcsink_ok};
 use fcsink_tests::connector::{self, Process, Running, delivered, position, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -77,29 +78,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-async fn fcsink(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(FCSINK)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run fcsink")
-    })
-    .await
-    .unwrap()
-}
-
-async fn fcsink_ok(args: &[&str]) -> String {
-    let output = fcsink(args).await;
-    assert!(
-        output.status.success(),
-        "fcsink {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The `(partition, offset)`s the function received.
