@@ -12,11 +12,12 @@
 //! `{"type":"status","status":503,"count":2,"retry_after_secs":1}`,
 //! `{"type":"function_error","error_message":"boom","body_contains":"poison"}`,
 //! `{"type":"batch_item_failures","value_contains":"poison"}`,
-//! `{"type":"redirect","status":302,"location":"http://elsewhere/"}` or
-//! `{"type":"latency","ms":200}`.
+//! `{"type":"redirect","status":302,"location":"http://elsewhere/"}`,
+//! `{"type":"rate_limit","per_second":50}` or `{"type":"latency","ms":200}`.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,41 @@ pub struct Fault {
     /// Only invocations whose body contains this text match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// The invocations a [`FaultKind::RateLimit`] let through in the last second.
+    #[serde(skip)]
+    admitted: Window,
+}
+
+/// When the invocations of the last second were admitted.
+#[derive(Debug, Clone, Default)]
+struct Window(VecDeque<Instant>);
+
+/// A rule is its settings: what it has counted so far is not part of it.
+impl PartialEq for Window {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Window {}
+
+impl Window {
+    /// Whether one more invocation now stays within `per_second`; if so it counts.
+    fn admit(&mut self, per_second: u32) -> bool {
+        let now = Instant::now();
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.0.pop_front();
+        }
+        if self.0.len() >= per_second as usize {
+            return false;
+        }
+        self.0.push_back(now);
+        true
+    }
 }
 
 /// What a fault does.
@@ -80,6 +116,13 @@ pub enum FaultKind {
         status: u16,
         /// The `Location` header.
         location: String,
+    },
+    /// The service throttles: invocations beyond `per_second` in any second are
+    /// answered 429 (FC `ResourceExhausted`, Lambda `TooManyRequestsException`)
+    /// and not run; the others go through the other rules.
+    RateLimit {
+        /// Invocations admitted per second.
+        per_second: u32,
     },
     /// Wait this many milliseconds before answering.
     Latency {
@@ -138,11 +181,17 @@ impl Fault {
         Self::new(FaultKind::Latency { ms })
     }
 
+    /// Invocations beyond `per_second` in any second are throttled (429).
+    pub fn rate_limit(per_second: u32) -> Self {
+        Self::new(FaultKind::RateLimit { per_second })
+    }
+
     fn new(kind: FaultKind) -> Self {
         Self {
             kind,
             count: None,
             body_contains: None,
+            admitted: Window::default(),
         }
     }
 
@@ -178,6 +227,7 @@ impl Fault {
             FaultKind::Redirect { status, .. } if !(300..=399).contains(&status) => {
                 Err(format!("status {status} is not a redirect"))
             }
+            FaultKind::RateLimit { per_second: 0 } => Err("per_second must be at least 1".into()),
             _ => Ok(()),
         }
     }
@@ -250,6 +300,16 @@ impl Faults {
             }
             match &rule.kind {
                 FaultKind::Latency { ms } => decision.delay += Duration::from_millis(*ms),
+                FaultKind::RateLimit { per_second } => {
+                    if rule.admitted.admit(*per_second) {
+                        continue;
+                    }
+                    decision.failure = Some(FaultKind::Status {
+                        status: 429,
+                        retry_after_secs: None,
+                        error_code: None,
+                    });
+                }
                 kind => decision.failure = Some(kind.clone()),
             }
             if let Some(count) = &mut rule.count {
@@ -300,6 +360,20 @@ mod tests {
             Some(FaultKind::Status { status: 500, .. })
         ));
         assert_eq!(faults.decide(b"x").failure, None);
+    }
+
+    #[test]
+    fn a_rate_limit_throttles_what_exceeds_it_in_a_second() {
+        let faults = Faults::default();
+        faults.add(Fault::rate_limit(3));
+        let throttled = (0..5)
+            .filter(|_| faults.decide(b"x").failure.is_some())
+            .count();
+        assert_eq!(throttled, 2);
+        std::thread::sleep(Duration::from_millis(1_050));
+        assert_eq!(faults.decide(b"x").failure, None, "a new second admits again");
+        let fault: Fault = serde_json::from_str(r#"{"type":"rate_limit","per_second":3}"#).unwrap();
+        assert_eq!(fault, Fault::rate_limit(3));
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl Outcome {
             raw: None,
         };
         match failure {
-            None | Some(FaultKind::Latency { .. }) => {}
+            None | Some(FaultKind::Latency { .. } | FaultKind::RateLimit { .. }) => {}
             Some(FaultKind::Status {
                 status,
                 retry_after_secs,

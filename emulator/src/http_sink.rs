@@ -88,7 +88,7 @@ pub async fn invoke(
 /// The response for the fault that applies (if any), and whether it failed the call.
 fn reply(failure: Option<FaultKind>, body: &[u8], content_type: HeaderValue) -> (Response, bool) {
     match failure {
-        None | Some(FaultKind::Latency { .. }) => {
+        None | Some(FaultKind::Latency { .. } | FaultKind::RateLimit { .. }) => {
             let echo = ([(header::CONTENT_TYPE, content_type)], body.to_vec());
             (echo.into_response(), false)
         }

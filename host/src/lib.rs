@@ -34,6 +34,7 @@
 pub mod stdout;
 
 pub mod batch;
+pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod dlq;

@@ -11,7 +11,7 @@ pub mod labels;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use labels::Family;
@@ -22,6 +22,10 @@ static RECORDS_CONSUMED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
+/// `fcsink_concurrency_limit`: batches allowed in flight now.
+static CONCURRENCY_LIMIT: AtomicU64 = AtomicU64::new(0);
+/// `fcsink_circuit_open`: the circuit breaker holds requests.
+static CIRCUIT_OPEN: AtomicBool = AtomicBool::new(false);
 static LABELLED: Mutex<BTreeMap<&'static str, Family>> = Mutex::new(BTreeMap::new());
 /// `fcsink_partitions_stopped` by rendered label set, per connector running
 /// in this process (tests run several), each replaced on every change.
@@ -181,6 +185,27 @@ pub fn records_stripped(topic: &'static str, n: usize) {
     }
 }
 
+/// Batches allowed in flight now: `source.concurrency`, or fewer while the
+/// target throttles.
+pub fn concurrency_limit(limit: usize) {
+    CONCURRENCY_LIMIT.store(limit as u64, Ordering::Relaxed);
+}
+
+/// The circuit breaker opened (the target is down) or closed.
+pub fn circuit_open(open: bool) {
+    CIRCUIT_OPEN.store(open, Ordering::Relaxed);
+}
+
+/// Whether the circuit breaker is open, for the status.
+pub fn current_circuit_open() -> bool {
+    CIRCUIT_OPEN.load(Ordering::Relaxed)
+}
+
+/// Batches allowed in flight now, for the status.
+pub fn current_concurrency_limit() -> u64 {
+    CONCURRENCY_LIMIT.load(Ordering::Relaxed)
+}
+
 /// The partitions stopped now, each as `(cause, code)`: `failure_policy`
 /// (no code), `target` and the target's error code, or the topic whose
 /// write Kafka refused and its error code.
@@ -321,6 +346,18 @@ pub fn render() -> String {
             }
         }
     }
+    let name = "fcsink_circuit_open";
+    let _ = writeln!(
+        out,
+        "# HELP {name} 1 while the circuit breaker holds requests because the target is down.\n# TYPE {name} gauge\n{name} {}",
+        u8::from(CIRCUIT_OPEN.load(Ordering::Relaxed))
+    );
+    let name = "fcsink_concurrency_limit";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Batches allowed in flight: source.concurrency, or fewer while the target throttles (delivery.adaptive_concurrency).\n# TYPE {name} gauge\n{name} {}",
+        CONCURRENCY_LIMIT.load(Ordering::Relaxed)
+    );
     if let Ok(stopped) = STOPPED.lock() {
         let name = "fcsink_partitions_stopped";
         let _ = writeln!(

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::breaker::Breaker;
 use crate::config::Settings;
 use crate::dlq::DeadLetters;
 use crate::fleet::{self, Live};
@@ -134,8 +135,13 @@ pub async fn run_with_target(
     let shared = Arc::new(Shared {
         consumer: consumer.clone(),
         live: handles.live.clone(),
-        chains: ChainPool::new(plugins.clone(), live.concurrency),
+        chains: ChainPool::new(
+            plugins.clone(),
+            live.concurrency,
+            settings.delivery.adaptive_concurrency,
+        ),
         target,
+        breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),
         format: settings.format.clone(),
         dead_letters: DeadLetters::new(
             producers.writer(

@@ -2,16 +2,21 @@
 //! service's `Retry-After`. What is worth retrying is decided by the target
 //! (`invoke::Verdict`); this loop only decides when to stop. A target
 //! failure (authentication, not found) is retried for a time rather than a
-//! number of attempts, and does not use up the retries. A delivered answer
-//! that reports some of its records failed (a partial batch response) is a
-//! policy case of its own: only those records are sent again, in rounds
-//! (`deliver_records`).
+//! number of attempts, and does not use up the retries. What becomes of a
+//! request's records, when an answer fails some of them, when they grow too
+//! old or when the request keeps failing, is `records`.
+
+mod records;
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use self::records::{
+    deliver_records, Failed, Records, Requests, Settled, BISECT_MAX_PARTS, ITEM_FAILURE,
+    RECORD_TOO_OLD,
+};
 use crate::invoke::{Failure, Response, Verdict};
 
 /// The longest fcsink waits on a `Retry-After`.
@@ -28,6 +33,11 @@ pub struct RetryPolicy {
     pub max: Duration,
     /// How long target failures are retried before giving up.
     pub target_failure: Duration,
+    /// Split a request that keeps failing in halves, to find the records at
+    /// fault (`delivery.bisect_on_error`).
+    pub bisect: bool,
+    /// Records older than this are not retried (`delivery.max_record_age_ms`).
+    pub max_record_age: Option<Duration>,
 }
 
 impl RetryPolicy {
@@ -72,15 +82,34 @@ pub enum Delivery {
         /// Attempts made.
         attempts: u32,
     },
+    /// A retry was due, but `expired` said some of the records are too
+    /// old to be retried.
+    Expired {
+        /// The last failure.
+        failure: Failure,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Shutdown began while waiting to retry; the outcome is unknown.
     Cancelled,
 }
 
 /// Calls `attempt` until it delivers, is rejected, or the retries run out.
-pub async fn deliver<F, Fut>(
+pub async fn deliver<F, Fut>(policy: RetryPolicy, cancel: &CancellationToken, attempt: F) -> Delivery
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Verdict>,
+{
+    deliver_until(policy, cancel, attempt, || false).await
+}
+
+/// [`deliver`], asking `expired` before each retry of a failure worth
+/// retrying whether the request's records are still young enough for it.
+pub(crate) async fn deliver_until<F, Fut>(
     policy: RetryPolicy,
     cancel: &CancellationToken,
     mut attempt: F,
+    expired: impl Fn() -> bool,
 ) -> Delivery
 where
     F: FnMut() -> Fut,
@@ -92,7 +121,13 @@ where
     let mut target_failing: Option<(tokio::time::Instant, u32)> = None;
     loop {
         attempts += 1;
-        let (failure, delay) = match attempt().await {
+        let verdict = attempt().await;
+        // A failure at shutdown is not worth a dead letter: its records stay
+        // uncommitted, for the next owner.
+        if cancel.is_cancelled() && matches!(verdict, Verdict::Retry { .. } | Verdict::TargetFailure(_)) {
+            return Delivery::Cancelled;
+        }
+        let (failure, delay) = match verdict {
             Verdict::Delivered(response) => return Delivery::Delivered { response, attempts },
             Verdict::Reject(failure) => return Delivery::Failed { failure, attempts },
             Verdict::Retry { failure, after } => {
@@ -100,6 +135,9 @@ where
                 retries += 1;
                 if retries > policy.retries {
                     return Delivery::Failed { failure, attempts };
+                }
+                if expired() {
+                    return Delivery::Expired { failure, attempts };
                 }
                 (failure, policy.delay(retries, after))
             }
@@ -122,118 +160,6 @@ where
     }
 }
 
-/// What a delivered answer says of the records its request carried.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Settled {
-    /// Those the function reports failed, to be sent again.
-    pub failed: Vec<usize>,
-    /// Why, for their dead letters.
-    pub why: String,
-}
-
-/// The code of records the function kept reporting failed.
-pub const ITEM_FAILURE: &str = "batch-item-failure";
-
-/// How one request's records ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Records {
-    /// Every record was delivered, some perhaps after resends.
-    Delivered,
-    /// These records could not be delivered: their request failed, or the
-    /// function still reported them failed after the last round.
-    Failed {
-        /// The records.
-        records: Vec<usize>,
-        /// The last failure.
-        failure: Failure,
-        /// Attempts (or rounds, for records the function failed).
-        attempts: u32,
-    },
-    /// The target kept failing for `target_failure`; no record is at fault.
-    TargetFailed {
-        /// The last failure.
-        failure: Failure,
-        /// Attempts made.
-        attempts: u32,
-    },
-    /// Shutdown began while waiting; the outcome is unknown.
-    Cancelled,
-}
-
-/// Delivers the request carrying `records` (`body_for` makes a body for
-/// any subset of them; `send` sends one). Each delivered answer goes to
-/// `settle`, which handles the records it delivered and says which failed.
-/// Those alone are sent again, after a delay that grows per round, up to
-/// `policy.retries` rounds; each round's request is retried like any other.
-///
-/// # Errors
-/// The first error of `settle`, which ends the delivery.
-pub async fn deliver_records<E, Send, Sent, Settle, Settling>(
-    policy: RetryPolicy,
-    cancel: &CancellationToken,
-    mut records: Vec<usize>,
-    mut body_for: impl FnMut(&[usize]) -> bytes::Bytes,
-    send: Send,
-    mut settle: Settle,
-) -> Result<Records, E>
-where
-    Send: Fn(bytes::Bytes) -> Sent,
-    Sent: Future<Output = Verdict>,
-    Settle: FnMut(Vec<usize>, Response) -> Settling,
-    Settling: Future<Output = Result<Settled, E>>,
-{
-    let mut round = 0;
-    loop {
-        let body = body_for(&records);
-        let response = match deliver(policy, cancel, || send(body.clone())).await {
-            Delivery::Delivered { response, .. } => response,
-            Delivery::Failed { failure, attempts } => {
-                return Ok(Records::Failed {
-                    records,
-                    failure,
-                    attempts,
-                });
-            }
-            Delivery::TargetFailed { failure, attempts } => {
-                return Ok(Records::TargetFailed { failure, attempts });
-            }
-            Delivery::Cancelled => return Ok(Records::Cancelled),
-        };
-        let status = response.status;
-        let settled = settle(records, response).await?;
-        if settled.failed.is_empty() {
-            return Ok(Records::Delivered);
-        }
-        round += 1;
-        if round > policy.retries {
-            tracing::error!(
-                records = settled.failed.len(),
-                "The function kept failing records"
-            );
-            return Ok(Records::Failed {
-                records: settled.failed,
-                failure: Failure {
-                    code: ITEM_FAILURE.into(),
-                    message: settled.why,
-                    status: Some(status),
-                },
-                attempts: round,
-            });
-        }
-        let delay = policy.delay(round, None);
-        tracing::warn!(
-            records = settled.failed.len(),
-            retry_in_ms = delay.as_millis() as u64,
-            "The function failed some records; retrying them"
-        );
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = cancel.cancelled() => return Ok(Records::Cancelled),
-        }
-        records = settled.failed;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -245,6 +171,8 @@ mod tests {
         initial: Duration::from_millis(100),
         max: Duration::from_millis(250),
         target_failure: Duration::from_secs(10),
+        bisect: false,
+        max_record_age: None,
     };
 
     fn failure(code: &str) -> Failure {
@@ -390,102 +318,5 @@ mod tests {
         })
         .await;
         assert_eq!(result, Delivery::Cancelled);
-    }
-
-    /// A function that fails `failing` records every time, reporting them.
-    async fn resend(failing: &[usize]) -> (Result<Records, ()>, Vec<Vec<usize>>) {
-        let sent = std::sync::Mutex::new(Vec::new());
-        let result = deliver_records(
-            POLICY,
-            &CancellationToken::new(),
-            (0..5).collect(),
-            |records: &[usize]| {
-                sent.lock().unwrap().push(records.to_vec());
-                bytes::Bytes::new()
-            },
-            |_body| async { ok() },
-            |records: Vec<usize>, _response| async move {
-                Ok(Settled {
-                    failed: records
-                        .iter()
-                        .copied()
-                        .filter(|r| failing.contains(r))
-                        .collect(),
-                    why: "listed".into(),
-                })
-            },
-        )
-        .await;
-        (result, sent.into_inner().unwrap())
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn only_the_records_an_answer_lists_are_sent_again() {
-        let (result, sent) = resend(&[]).await;
-        assert_eq!(result, Ok(Records::Delivered));
-        assert_eq!(sent, [vec![0, 1, 2, 3, 4]]);
-
-        let (result, sent) = resend(&[1, 3]).await;
-        // The first request, then one round per retry with only 1 and 3.
-        assert_eq!(sent, [vec![0, 1, 2, 3, 4], vec![1, 3], vec![1, 3]]);
-        assert_eq!(
-            result,
-            Ok(Records::Failed {
-                records: vec![1, 3],
-                failure: Failure {
-                    code: ITEM_FAILURE.into(),
-                    message: "listed".into(),
-                    status: Some(202),
-                },
-                attempts: 3,
-            })
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_resend_fails_only_its_records() {
-        let calls = AtomicU32::new(0);
-        let result: Result<Records, ()> = deliver_records(
-            POLICY,
-            &CancellationToken::new(),
-            vec![0, 1, 2],
-            |_: &[usize]| bytes::Bytes::new(),
-            |_body| async {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    ok()
-                } else {
-                    Verdict::Reject(failure("bad"))
-                }
-            },
-            |records: Vec<usize>, _| async move {
-                Ok(Settled {
-                    failed: records[1..].to_vec(),
-                    why: String::new(),
-                })
-            },
-        )
-        .await;
-        assert_eq!(
-            result,
-            Ok(Records::Failed {
-                records: vec![1, 2],
-                failure: failure("bad"),
-                attempts: 1,
-            })
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_error_while_settling_ends_the_delivery() {
-        let result = deliver_records(
-            POLICY,
-            &CancellationToken::new(),
-            vec![0],
-            |_: &[usize]| bytes::Bytes::new(),
-            |_body| async { ok() },
-            |_, _| async { Err::<Settled, _>("refused") },
-        )
-        .await;
-        assert_eq!(result, Err("refused"));
     }
 }

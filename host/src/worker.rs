@@ -1,12 +1,13 @@
 //! One partition's worker: batches its records in order and takes each batch
 //! through transform → invoke (with retries) → dead letter → offset store.
 
+mod aimd;
 mod chain_pool;
 mod in_flight;
 mod stop;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
 use tokio::sync::watch;
@@ -17,16 +18,17 @@ pub(crate) use self::chain_pool::ChainPool;
 use self::in_flight::InFlight;
 pub(crate) use self::stop::{End, Stop};
 use crate::batch;
+use crate::breaker::Breaker;
 use crate::config::{FailurePolicy, SendMode};
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::fleet::Live;
 use crate::format::Format;
-use crate::invoke::{Response, Target};
+use crate::invoke::{Response, Target, Verdict};
 use crate::metrics;
 use crate::pipeline::budget::Held;
 use crate::produce;
 use crate::results::Results;
-use crate::retry::{self, Records, Settled};
+use crate::retry::{self, Records, RetryPolicy, Settled};
 use crate::source::{self, Consumer, TopicPartition};
 use crate::transform::{Record, TransformError};
 
@@ -38,6 +40,8 @@ pub(crate) struct Shared {
     pub live: watch::Receiver<Live>,
     pub chains: ChainPool,
     pub target: Box<dyn Target>,
+    /// Holds requests while the target is down.
+    pub breaker: Breaker,
     pub format: Format,
     pub dead_letters: DeadLetters,
     pub results: Results,
@@ -242,9 +246,10 @@ async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
     BatchEnd::Handled
 }
 
-/// Delivers one request carrying outputs `records`. When a synchronous
-/// function reports some of them failed, only those are sent again
-/// (`retry::deliver_records`), then dead-lettered.
+/// Delivers one request carrying outputs `records` (`retry::deliver_records`):
+/// records a synchronous function reports failed are sent again, a request
+/// that keeps failing is split to find the records at fault, and what
+/// still fails is dead-lettered or stops the partition.
 async fn deliver(
     body: bytes::Bytes,
     records: Vec<usize>,
@@ -252,16 +257,67 @@ async fn deliver(
     live: &Live,
     shared: &Shared,
 ) -> BatchEnd {
-    let mut first = Some(body);
-    // The first round sends the request as encoded; a resend carries only
-    // the failed records, which fit in one request.
-    let body_for = |records: &[usize]| {
-        first.take().unwrap_or_else(|| {
-            let subset = batch.subset(records);
-            let encoded =
-                shared
-                    .format
-                    .encode(&subset, live.batch.max_records, live.batch.max_bytes);
+    // Only an answer that ran the function can blame records, and only
+    // dead letters let the records at fault go.
+    let policy = RetryPolicy {
+        bisect: live.retry.bisect
+            && live.send_mode == SendMode::Sync
+            && live.failure_policy == FailurePolicy::Continue,
+        ..live.retry
+    };
+    let mut requests = Requests {
+        first: Some(body),
+        batch,
+        live,
+        shared,
+    };
+    let delivered =
+        retry::deliver_records(policy, &shared.shutdown, records, &mut requests).await;
+    match delivered {
+        Ok(Records::Settled { failed }) => {
+            for failed in failed {
+                tracing::error!(error = %failed.failure, attempts = failed.attempts, records = failed.records.len(), "Invocation failed");
+                let reason = Reason {
+                    stage: Stage::Invoke,
+                    code: failed.failure.code,
+                    message: failed.failure.message,
+                    component: shared.target.describe(),
+                    attempts: failed.attempts,
+                    status: failed.failure.status,
+                };
+                then!(fail(batch.sources(&failed.records), reason, live, shared).await);
+            }
+            BatchEnd::Handled
+        }
+        Ok(Records::Cancelled) => BatchEnd::Abandoned,
+        Ok(Records::TargetFailed { failure, attempts }) => {
+            tracing::error!(error = %failure, attempts, "The target kept failing; stopping the partition");
+            BatchEnd::Stop(Stop::Target(failure))
+        }
+        Err(err) => err.into(),
+    }
+}
+
+/// The requests of one of a batch's encoded requests, for any subset of
+/// its outputs.
+struct Requests<'a> {
+    /// The request as encoded, until it is first sent.
+    first: Option<bytes::Bytes>,
+    batch: &'a InFlight,
+    live: &'a Live,
+    shared: &'a Shared,
+}
+
+impl retry::Requests for Requests<'_> {
+    type Error = produce::Error;
+
+    fn body(&mut self, records: &[usize]) -> bytes::Bytes {
+        // A part of the request, or a resend of the records an answer
+        // failed, fits in one request.
+        self.first.take().unwrap_or_else(|| {
+            let subset = self.batch.subset(records);
+            let (max_records, max_bytes) = (self.live.batch.max_records, self.live.batch.max_bytes);
+            let encoded = self.shared.format.encode(&subset, max_records, max_bytes);
             debug_assert_eq!(encoded.requests.len(), 1);
             encoded
                 .requests
@@ -270,61 +326,43 @@ async fn deliver(
                 .map(|r| r.body.into())
                 .unwrap_or_default()
         })
-    };
-    let send = |body| async move {
-        let started = Instant::now();
-        let verdict = shared.target.send(body, live.send_mode).await;
-        metrics::invoke_attempt(&verdict, started.elapsed());
-        verdict
-    };
-    let settle = |records: Vec<usize>, response: Response| async move {
-        let settled = match live.send_mode {
-            SendMode::Async => Settled::default(),
-            SendMode::Sync => batch.settle(&response.body, &records),
+    }
+
+    async fn send(&self, body: bytes::Bytes) -> Verdict {
+        let shared = self.shared;
+        let attempt = || async {
+            let started = Instant::now();
+            let verdict = shared.target.send(body.clone(), self.live.send_mode).await;
+            metrics::invoke_attempt(&verdict, started.elapsed());
+            shared.chains.answered(verdict.is_throttling());
+            verdict
         };
-        let delivered = batch.delivered(&records, &settled.failed);
+        shared.breaker.send(&shared.shutdown, attempt).await
+    }
+
+    async fn settle(&mut self, records: Vec<usize>, response: Response) -> Result<Settled, produce::Error> {
+        let sync = self.live.send_mode == SendMode::Sync;
+        let settled = if sync {
+            self.batch.settle(&response.body, &records)
+        } else {
+            Settled::default()
+        };
+        let delivered = self.batch.delivered(&records, &settled.failed);
         metrics::records_delivered(delivered.len());
-        if live.send_mode == SendMode::Sync && !delivered.is_empty() {
+        if sync && !delivered.is_empty() {
+            let shared = self.shared;
             shared
                 .results
                 .success(&delivered, &response.body, &shared.shutdown)
                 .await?;
         }
-        Ok::<_, produce::Error>(settled)
-    };
-    let delivered = retry::deliver_records(
-        live.retry,
-        &shared.shutdown,
-        records,
-        body_for,
-        send,
-        settle,
-    )
-    .await;
-    match delivered {
-        Ok(Records::Delivered) => BatchEnd::Handled,
-        Ok(Records::Cancelled) => BatchEnd::Abandoned,
-        Ok(Records::TargetFailed { failure, attempts }) => {
-            tracing::error!(error = %failure, attempts, "The target kept failing; stopping the partition");
-            BatchEnd::Stop(Stop::Target(failure))
-        }
-        Ok(Records::Failed {
-            records,
-            failure,
-            attempts,
-        }) => {
-            tracing::error!(error = %failure, attempts, "Invocation failed");
-            let reason = Reason {
-                stage: Stage::Invoke,
-                code: failure.code,
-                message: failure.message,
-                component: shared.target.describe(),
-                attempts,
-                status: failure.status,
-            };
-            fail(batch.sources(&records), reason, live, shared).await
-        }
-        Err(err) => err.into(),
+        Ok(settled)
+    }
+
+    fn age(&self, record: usize) -> Option<Duration> {
+        let timestamp = self.batch.source_of(record).timestamp;
+        let timestamp = UNIX_EPOCH + Duration::from_millis(u64::try_from(timestamp).ok()?);
+        SystemTime::now().duration_since(timestamp).ok()
     }
 }
 

@@ -2,7 +2,7 @@
 //! FC emulator checking signatures, real plugins, an independent producer.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use fc_emulator::{Emulator, Fault};
 use fcsink_tests::broker::Broker;
@@ -350,8 +350,9 @@ async fn a_function_error_with_http_200_is_a_failure() {
     let (broker, emulator) = setup("fn-error", 1).await;
     emulator.inject(Fault::function_error("boom").times(3));
     produce_numbered(&broker, "fn-error", 1, 2).await;
-    let extra =
-        "[batch]\nsize = 2\nlinger_ms = 100\n[delivery]\nretries = 2\nbackoff_initial_ms = 20";
+    // Without bisection, so that both records share the failed request.
+    let extra = "[batch]\nsize = 2\nlinger_ms = 100\n[delivery]\nretries = 2\nbackoff_initial_ms = 20\n\
+                 bisect_on_error = false";
     let target = "send_mode = \"sync\"";
     let running = Running::start(&connector::config(
         "fnerr", &broker, &emulator, "fn-error", target, extra,
@@ -380,6 +381,143 @@ async fn a_function_error_with_http_200_is_a_failure() {
         Some("boom")
     );
     assert_eq!(dead[0].header("fcsink.error.attempts"), Some("3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bisection_dead_letters_only_the_poison_records_of_a_batch() {
+    let (broker, emulator) = setup("poison", 1).await;
+    // The function raises on any payload that carries a poison record.
+    emulator.inject(Fault::function_error("poisoned").matching("poison"));
+    let poison = [7, 250, 499];
+    let values: Vec<String> = (0..500)
+        .map(|i| {
+            let status = if poison.contains(&i) { "poison" } else { "ok" };
+            format!(r#"{{"n":{i},"status":"{status}"}}"#)
+        })
+        .collect();
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| (Some(0), None, Some(v.as_bytes())))
+        .collect();
+    broker.produce("poison", &records).await;
+    let extra = "[batch]\nsize = 500\nlinger_ms = 3000\n[delivery]\nretries = 1\nbackoff_initial_ms = 10";
+    let running = Running::start(&connector::config(
+        "poison",
+        &broker,
+        &emulator,
+        "poison",
+        "send_mode = \"sync\"",
+        extra,
+    ));
+    wait_committed(&broker, "connect-poison", "poison", &BTreeMap::from([(0, 500)])).await;
+    running.stop().await.unwrap();
+
+    let dead = broker
+        .consume_all("connect-error-poison", Duration::from_secs(2))
+        .await;
+    let dead_offsets: Vec<i64> = dead
+        .iter()
+        .map(|r| r.header("__connect.errors.offset").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(dead_offsets, poison, "exactly the poison records are dead-lettered");
+    assert!(dead.iter().all(|r| r.header("fcsink.error.code") == Some("UnhandledInvocationError")));
+    let delivered = delivered(&emulator);
+    let offsets: BTreeSet<i64> = delivered.iter().map(|r| position(r).1).collect();
+    assert_eq!(delivered.len(), 497, "every other record delivered once");
+    assert_eq!(offsets.len(), 497);
+    assert!(poison.iter().all(|p| !offsets.contains(p)));
+    assert_ordered_per_partition(&delivered);
+    let calls = emulator.invocations().len();
+    // The whole batch twice, then parts; far fewer than one per record.
+    assert!(calls < 120, "{calls} invocations");
+}
+
+/// 400 records over 8 partitions, 8 batches in flight at most, to a
+/// function that takes 200 ms and admits 10 calls a second (so two in
+/// flight is all it takes); what came of them: (calls throttled, records
+/// delivered, records dead-lettered).
+async fn throttling_storm(name: &str, adaptive: bool) -> (usize, usize, usize) {
+    let (broker, emulator) = setup(name, 8).await;
+    emulator.inject(Fault::rate_limit(10));
+    emulator.inject(Fault::latency(Duration::from_millis(200)));
+    produce_numbered(&broker, name, 8, 400).await;
+    let extra = format!(
+        "[batch]\nsize = 5\nlinger_ms = 50\n[delivery]\nretries = 10\nbackoff_initial_ms = 100\n\
+         backoff_max_ms = 1000\nadaptive_concurrency = {adaptive}"
+    );
+    let config = connector::config(name, &broker, &emulator, name, "send_mode = \"sync\"", &extra)
+        .replace("concurrency = 3", "concurrency = 8");
+    let running = Running::start(&config);
+    let ends: BTreeMap<i32, i64> = (0..8).map(|p| (p, 50)).collect();
+    wait_until("every batch handled", Duration::from_secs(120), || async {
+        broker.committed_offsets(&format!("connect-{name}"), name).await == ends
+    })
+    .await;
+    running.stop().await.unwrap();
+    let throttled = emulator.invocations().iter().filter(|i| i.status == 429).count();
+    let delivered: BTreeSet<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
+    let dead = broker
+        .consume_all(&format!("connect-error-{name}"), Duration::from_secs(2))
+        .await;
+    assert_eq!(delivered.len() + dead.len(), 400, "{name}: nothing lost");
+    (throttled, delivered.len(), dead.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_backs_off_a_throttling_function() {
+    let (fixed_throttled, _, _) = throttling_storm("storm-fixed", false).await;
+    let (throttled, delivered, dead) = throttling_storm("storm-adaptive", true).await;
+    eprintln!("throttled calls: {fixed_throttled} at a fixed concurrency, {throttled} adaptive");
+    assert_eq!((delivered, dead), (400, 0), "every record delivered, none dead-lettered");
+    assert!(
+        throttled * 2 < fixed_throttled,
+        "adaptive concurrency should at least halve the throttled calls: {throttled} vs {fixed_throttled}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_holds_records_through_an_outage_and_probes_once_per_interval() {
+    let (broker, emulator) = setup("outage", 3).await;
+    produce_numbered(&broker, "outage", 3, 30).await;
+    let extra = "[batch]\nsize = 2\nlinger_ms = 50\n[delivery]\nretries = 3\nbackoff_initial_ms = 20\n\
+                 backoff_max_ms = 50\nbreaker_failures = 4\nbreaker_probe_interval_ms = 1000";
+    let running = Running::start(&connector::config(
+        "outage",
+        &broker,
+        &emulator,
+        "outage",
+        "send_mode = \"sync\"",
+        extra,
+    ));
+    wait_delivered(&emulator, 6).await;
+    // The function is down for 8 s: every call answers 500.
+    emulator.inject(Fault::status(500));
+    let outage = emulator.invocations().len();
+    produce_numbered(&broker, "outage", 3, 30).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let during = emulator.invocations_since(outage);
+    emulator.clear_faults();
+    wait_delivered(&emulator, 60).await;
+    let ends = BTreeMap::from([(0, 20), (1, 20), (2, 20)]);
+    wait_committed(&broker, "connect-outage", "outage", &ends).await;
+    running.stop().await.unwrap();
+
+    let dead = broker
+        .consume_all("connect-error-outage", Duration::from_secs(2))
+        .await;
+    assert!(dead.is_empty(), "nothing is dead-lettered because the target is down: {}", dead.len());
+    let records = delivered(&emulator);
+    let distinct: BTreeSet<(i64, i64)> = records.iter().map(position).collect();
+    assert_eq!(distinct.len(), 60, "every record delivered");
+    // Four failures open the breaker (two more requests may be in flight
+    // then); after that one probe a second: about 8 over the outage.
+    let failed = during.iter().filter(|i| i.status == 500).count();
+    assert!((4 + 5..=4 + 2 + 9).contains(&failed), "{failed} calls during the outage");
+    let probes: Vec<SystemTime> = during.iter().skip(4 + 2).map(|i| i.received_at).collect();
+    for pair in probes.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap_or_default();
+        assert!(gap >= Duration::from_millis(900), "probes {gap:?} apart");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

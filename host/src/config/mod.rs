@@ -50,6 +50,10 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;
 pub const FC_DEFAULT_MAX_RESPONSE_BYTES: usize = 36 << 20;
 /// The range of `max_response_bytes`: 1 KiB to 64 MiB.
 pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<i64> = 1 << 10..=64 << 20;
+/// Target-down answers in a row that open the circuit breaker.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 3;
+/// How often an open circuit breaker probes the target.
+pub const DEFAULT_BREAKER_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a target failure is retried when `delivery.target_failure_timeout_ms` is unset.
 pub const DEFAULT_TARGET_FAILURE_TIMEOUT: Duration = Duration::from_secs(300);
 /// `DurationSeconds` asked of STS when `target.fc.role_duration_s` is unset.
@@ -396,6 +400,15 @@ pub struct DeliverySettings {
     /// How long a target failure (authentication, not found) is retried
     /// before the partition stops.
     pub target_failure_timeout: Duration,
+    /// Split a request that keeps failing in halves to find the records at
+    /// fault (synchronous targets with `failure_policy = "continue"`).
+    pub bisect_on_error: bool,
+    /// Fewer batches in flight while the target throttles.
+    pub adaptive_concurrency: bool,
+    /// When the target counts as down, and how often it is probed then.
+    pub breaker: crate::breaker::Settings,
+    /// Records older than this are dead-lettered instead of retried.
+    pub max_record_age: Option<Duration>,
     /// Continue or stop.
     pub failure_policy: FailurePolicy,
     /// Where undeliverable records go.

@@ -62,6 +62,8 @@ impl Live {
                 initial: settings.delivery.backoff_initial,
                 max: settings.delivery.backoff_max,
                 target_failure: settings.delivery.target_failure_timeout,
+                bisect: settings.delivery.bisect_on_error,
+                max_record_age: settings.delivery.max_record_age,
             },
             failure_policy: settings.delivery.failure_policy,
             send_mode: settings.target.send_mode(),

@@ -49,6 +49,13 @@ pub struct InstanceStatus {
     pub last_error: Option<String>,
     /// Record counters since the process started.
     pub totals: Totals,
+    /// Batches allowed in flight now: `source.concurrency`, or fewer
+    /// while the target throttles.
+    #[serde(default)]
+    pub concurrency_limit: u64,
+    /// The circuit breaker holds requests: the target is down.
+    #[serde(default)]
+    pub circuit_open: bool,
 }
 
 impl InstanceStatus {
@@ -99,6 +106,8 @@ impl Board {
                 settings: BTreeMap::new(),
                 last_error: None,
                 totals: Totals::default(),
+                concurrency_limit: 0,
+                circuit_open: false,
             }),
             changed: Notify::new(),
         })
@@ -144,6 +153,8 @@ impl Board {
         let mut status = self.lock().clone();
         status.updated_ms = super::now_ms();
         status.totals = metrics::totals();
+        status.concurrency_limit = metrics::current_concurrency_limit();
+        status.circuit_open = metrics::current_circuit_open();
         status
     }
 }

@@ -67,6 +67,32 @@ pub enum Verdict {
     TargetFailure(Failure),
 }
 
+/// Error codes that say the service is shedding load: FC's 429
+/// `ResourceExhausted` and 503 `ResourceThrottled`, Lambda's
+/// `TooManyRequestsException` and the OpenAPI gateways' `Throttling…`.
+const THROTTLING_CODES: [&str; 5] = [
+    "ResourceExhausted",
+    "ResourceThrottled",
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+];
+
+impl Verdict {
+    /// Whether the service said it is overloaded (429, a throttling code,
+    /// or a `Retry-After`), so that fewer requests should be in flight.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Verdict::Retry { failure, after } => {
+                after.is_some()
+                    || failure.status == Some(429)
+                    || THROTTLING_CODES.contains(&failure.code.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -332,4 +358,37 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
     text("x-acs-retry-after")
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(status: Option<u16>, code: &str, after: Option<Duration>) -> Verdict {
+        Verdict::Retry {
+            failure: Failure {
+                code: code.into(),
+                message: String::new(),
+                status,
+            },
+            after,
+        }
+    }
+
+    #[test]
+    fn throttling_is_429_a_throttling_code_or_a_retry_after() {
+        assert!(retry(Some(429), "http-429", None).is_throttling());
+        assert!(retry(Some(503), "ResourceThrottled", None).is_throttling());
+        assert!(retry(Some(429), "TooManyRequestsException", None).is_throttling());
+        assert!(retry(Some(503), "http-503", Some(Duration::from_secs(1))).is_throttling());
+        assert!(!retry(Some(500), "InternalServerError", None).is_throttling());
+        assert!(!retry(Some(200), "UnhandledInvocationError", None).is_throttling());
+        assert!(!retry(None, "timeout", None).is_throttling());
+        let failure = Failure {
+            code: "ResourceExhausted".into(),
+            message: String::new(),
+            status: Some(429),
+        };
+        assert!(!Verdict::Reject(failure).is_throttling(), "only a retry");
+    }
 }

@@ -27,6 +27,8 @@ pub struct Readiness {
     /// Stopped partitions that make the instance unready, counted by why
     /// they stopped ("Kafka refused a write" …).
     stopped: Mutex<BTreeMap<&'static str, usize>>,
+    /// The circuit breaker holds requests: the target is down.
+    circuit_open: AtomicBool,
 }
 
 impl Readiness {
@@ -44,6 +46,11 @@ impl Readiness {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = stopped;
     }
 
+    /// The circuit breaker opened or closed.
+    pub fn set_circuit_open(&self, open: bool) {
+        self.circuit_open.store(open, Ordering::Relaxed);
+    }
+
     /// Whether it is ready.
     pub fn get(&self) -> bool {
         self.why_not().is_none()
@@ -58,11 +65,14 @@ impl Readiness {
             .stopped
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let reasons: Vec<String> = stopped
+        let mut reasons: Vec<String> = stopped
             .iter()
             .filter(|(_, count)| **count > 0)
             .map(|(why, count)| format!("{count} partition(s) stopped because {why}"))
             .collect();
+        if self.circuit_open.load(Ordering::Relaxed) {
+            reasons.push("the circuit breaker is open (the target is down)".into());
+        }
         (!reasons.is_empty())
             .then(|| format!("not ready: {}; see fcsink status\n", reasons.join(", ")))
     }

@@ -166,15 +166,19 @@ impl Report {
             let age = now.saturating_sub(i.updated_ms) as f64 / 1000.0;
             let _ = writeln!(
                 out,
-                "  {}  {}  {} partition(s)  consumed {} delivered {} filtered {} dead-lettered {}  (seen {age:.1}s ago)",
+                "  {}  {}  {} partition(s)  {} batch(es) in flight at most  consumed {} delivered {} filtered {} dead-lettered {}  (seen {age:.1}s ago)",
                 i.id,
                 i.state,
                 i.partitions.len(),
+                i.concurrency_limit,
                 i.totals.consumed,
                 i.totals.delivered,
                 i.totals.filtered,
                 i.totals.dead_lettered
             );
+            if i.circuit_open {
+                let _ = writeln!(out, "    circuit breaker open: the target is down; one probe per interval");
+            }
             if let Some(error) = &i.last_error {
                 let _ = writeln!(out, "    last error: {error}");
             }

@@ -1,11 +1,14 @@
 //! Plugin chains, one per unit of concurrency: the permits that bound how
-//! many batches are in flight.
+//! many batches are in flight, as many as `source.concurrency` or fewer
+//! while the target throttles (`aimd`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::aimd::Aimd;
+use crate::metrics;
 use crate::transform::{Chain, Plugin};
 
 /// Plugin chains, one per unit of concurrency: holding one is the permit to
@@ -17,23 +20,64 @@ pub(crate) struct ChainPool {
     /// below the batches in flight.
     debt: Mutex<usize>,
     size: AtomicUsize,
+    /// The permits throttling allows; `None` when `delivery.adaptive_concurrency`
+    /// is off.
+    aimd: Option<Mutex<Aimd>>,
     plugins: Vec<Arc<Plugin>>,
     chains: Mutex<Vec<Chain>>,
 }
 
 impl ChainPool {
-    pub(crate) fn new(plugins: Vec<Arc<Plugin>>, size: usize) -> Self {
+    pub(crate) fn new(plugins: Vec<Arc<Plugin>>, size: usize, adaptive: bool) -> Self {
+        metrics::concurrency_limit(size);
         ChainPool {
             permits: Arc::new(Semaphore::new(size)),
             debt: Mutex::new(0),
             size: AtomicUsize::new(size),
+            aimd: adaptive.then(|| Mutex::new(Aimd::new(size))),
             chains: Mutex::new((0..size).map(|_| Chain::new(&plugins)).collect()),
             plugins,
         }
     }
 
+    /// A new `source.concurrency`.
+    pub(crate) fn resize(&self, concurrency: usize) {
+        match &self.aimd {
+            Some(aimd) => {
+                let mut aimd = lock(aimd);
+                aimd.set_ceiling(concurrency);
+                self.set_size(aimd.limit());
+            }
+            None => self.set_size(concurrency),
+        }
+    }
+
+    /// What an answer says of the target's load: throttled or not.
+    pub(crate) fn answered(&self, throttled: bool) {
+        let Some(aimd) = &self.aimd else {
+            return;
+        };
+        let mut aimd = lock(aimd);
+        if throttled {
+            aimd.throttled();
+        } else {
+            aimd.calm();
+        }
+        self.set_size(aimd.limit());
+    }
+
+    /// Batches allowed in flight now.
+    #[cfg(test)]
+    fn size(&self) -> usize {
+        self.size.load(Ordering::SeqCst)
+    }
+
     /// Allows `size` batches at once; batches in flight beyond it finish first.
-    pub(crate) fn resize(&self, size: usize) {
+    fn set_size(&self, size: usize) {
+        if self.size.load(Ordering::SeqCst) == size {
+            return;
+        }
+        metrics::concurrency_limit(size);
         let mut debt = self
             .debt
             .lock()
@@ -102,13 +146,18 @@ impl ChainPool {
     }
 }
 
+/// A lock that a panic elsewhere while it was held leaves usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn lowering_then_raising_concurrency_keeps_every_permit() {
-        let pool = ChainPool::new(Vec::new(), 6);
+        let pool = ChainPool::new(Vec::new(), 6, false);
         // Four batches in flight, then concurrency 2, then 6 again.
         let mut held = Vec::new();
         for _ in 0..4 {
@@ -132,7 +181,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lowered_pool_admits_no_more_than_its_new_size() {
-        let pool = ChainPool::new(Vec::new(), 3);
+        let pool = ChainPool::new(Vec::new(), 3, false);
         let first = pool.acquire().await;
         let second = pool.acquire().await;
         pool.resize(1);
@@ -141,5 +190,24 @@ mod tests {
         let _only = pool.acquire().await;
         let next = tokio::time::timeout(std::time::Duration::from_millis(50), pool.acquire());
         assert!(next.await.is_err(), "a second batch must wait");
+    }
+
+    #[tokio::test]
+    async fn throttling_takes_permits_away_and_calm_gives_them_back() {
+        let pool = ChainPool::new(Vec::new(), 8, true);
+        pool.answered(true);
+        assert_eq!((pool.size(), pool.available()), (4, 4));
+        // A lowered ceiling still bounds it; a raised one is grown to.
+        pool.resize(2);
+        assert_eq!(pool.available(), 2);
+        pool.resize(8);
+        assert_eq!(pool.available(), 2);
+        for _ in 0..100 {
+            pool.answered(false);
+        }
+        assert_eq!((pool.size(), pool.available()), (8, 8));
+        let fixed = ChainPool::new(Vec::new(), 8, false);
+        fixed.answered(true);
+        assert_eq!(fixed.available(), 8, "adaptive concurrency off");
     }
 }

@@ -96,12 +96,17 @@ impl InFlight {
         }
     }
 
+    /// The source record behind output `index`.
+    pub(crate) fn source_of(&self, index: usize) -> &Record {
+        self.transformed.source(self.transformed.origins[index])
+    }
+
     /// The source records of outputs `pending` that are not `failed`.
     pub(crate) fn delivered(&self, pending: &[usize], failed: &[usize]) -> Vec<&Record> {
         pending
             .iter()
             .filter(|i| !failed.contains(i))
-            .map(|&i| self.transformed.source(self.transformed.origins[i]))
+            .map(|&i| self.source_of(i))
             .collect()
     }
 }

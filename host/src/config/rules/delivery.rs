@@ -67,6 +67,27 @@ pub(super) fn delivery(
         )?),
         backoff_initial,
         backoff_max,
+        bisect_on_error: raw.bisect_on_error.unwrap_or(true),
+        adaptive_concurrency: raw.adaptive_concurrency.unwrap_or(true),
+        breaker: crate::breaker::Settings {
+            failures: int_in(
+                "delivery.breaker_failures",
+                raw.breaker_failures,
+                DEFAULT_BREAKER_FAILURES,
+                0..=1_000,
+            )?,
+            probe_interval: Duration::from_millis(int_in(
+                "delivery.breaker_probe_interval_ms",
+                raw.breaker_probe_interval_ms,
+                DEFAULT_BREAKER_PROBE_INTERVAL.as_millis() as u64,
+                100..=3_600_000,
+            )?),
+        },
+        max_record_age: raw
+            .max_record_age_ms
+            .map(|ms| int_in("delivery.max_record_age_ms", Some(ms), 0, 1_000..=604_800_000))
+            .transpose()?
+            .map(Duration::from_millis),
         failure_policy,
         dead_letter_topic,
         create_topics: raw.create_topics.unwrap_or(true),

@@ -539,3 +539,28 @@ fn point_in_time_error(field: &str, text: &str) -> String {
         .unwrap_err()
         .to_string()
 }
+
+#[test]
+fn bisection_is_on_and_records_never_too_old_by_default() {
+    let s = Settings::from_toml(EXAMPLE).unwrap();
+    assert!(s.delivery.bisect_on_error);
+    assert_eq!(s.delivery.max_record_age, None);
+    let s = Settings::from_toml(&with(
+        "retries = 2\n",
+        "retries = 2\nbisect_on_error = false\nmax_record_age_ms = 3600000\n",
+    ))
+    .unwrap();
+    assert!(!s.delivery.bisect_on_error);
+    assert_eq!(s.delivery.max_record_age, Some(Duration::from_secs(3600)));
+}
+
+#[test]
+fn a_record_age_out_of_range_names_the_field_and_its_range() {
+    for bad in ["0", "999", "604800001", "-1"] {
+        let err = error_of(&with("retries = 2\n", &format!("retries = 2\nmax_record_age_ms = {bad}\n")));
+        assert!(
+            err.starts_with("`delivery.max_record_age_ms`") && err.contains("between 1000 and 604800000"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Adaptive concurrency: how many batches may be in flight when the target
+//! throttles. Additive increase, multiplicative decrease (as TCP does): a
+//! throttled answer halves the limit, a window of answers without one (as
+//! many as the limit) raises it by one, never past `source.concurrency`.
+
+/// The limit and what it has seen since it last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Aimd {
+    limit: usize,
+    /// `source.concurrency`: the most the limit may reach.
+    ceiling: usize,
+    /// Answers without throttling since the limit last changed.
+    calm: usize,
+    /// Answers since the limit was last halved: requests already in flight
+    /// then were sent under the old limit, and their throttling is not
+    /// news.
+    since_halved: usize,
+    /// Throttling brought the limit down, and calm answers have not yet
+    /// brought it back to the ceiling.
+    lowered: bool,
+}
+
+impl Aimd {
+    /// Starts at the ceiling: nothing says the target cannot take it.
+    pub(crate) fn new(ceiling: usize) -> Self {
+        let ceiling = ceiling.max(1);
+        Aimd {
+            limit: ceiling,
+            ceiling,
+            calm: 0,
+            since_halved: usize::MAX,
+            lowered: false,
+        }
+    }
+
+    /// Batches allowed in flight now.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// A new `source.concurrency`. A limit throttling lowered stays below
+    /// it and grows towards it as answers allow; otherwise it follows.
+    pub(crate) fn set_ceiling(&mut self, ceiling: usize) {
+        self.ceiling = ceiling.max(1);
+        self.limit = if self.lowered {
+            self.limit.min(self.ceiling)
+        } else {
+            self.ceiling
+        };
+    }
+
+    /// An answer that was not throttled.
+    pub(crate) fn calm(&mut self) {
+        self.since_halved = self.since_halved.saturating_add(1);
+        self.calm += 1;
+        if self.calm >= self.limit && self.limit < self.ceiling {
+            self.limit += 1;
+            self.calm = 0;
+            self.lowered = self.limit < self.ceiling;
+        }
+    }
+
+    /// A throttled answer.
+    pub(crate) fn throttled(&mut self) {
+        self.since_halved = self.since_halved.saturating_add(1);
+        self.calm = 0;
+        if self.since_halved > self.limit {
+            self.limit = (self.limit / 2).max(1);
+            self.since_halved = 0;
+            self.lowered = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_halves_the_limit_once_per_window() {
+        let mut aimd = Aimd::new(12);
+        aimd.throttled();
+        assert_eq!(aimd.limit(), 6);
+        // The other requests in flight under 12 throttle too: no news.
+        for _ in 0..6 {
+            aimd.throttled();
+        }
+        assert_eq!(aimd.limit(), 6);
+        // A throttle after a window of answers under 6 halves again.
+        aimd.throttled();
+        assert_eq!(aimd.limit(), 3);
+        for _ in 0..10 {
+            for _ in 0..4 {
+                aimd.throttled();
+            }
+        }
+        assert_eq!(aimd.limit(), 1, "never below one");
+    }
+
+    #[test]
+    fn calm_answers_raise_the_limit_by_one_per_window_up_to_the_ceiling() {
+        let mut aimd = Aimd::new(8);
+        aimd.throttled();
+        assert_eq!(aimd.limit(), 4);
+        for _ in 0..3 {
+            aimd.calm();
+        }
+        assert_eq!(aimd.limit(), 4, "a window is as many answers as the limit");
+        aimd.calm();
+        assert_eq!(aimd.limit(), 5);
+        for _ in 0..100 {
+            aimd.calm();
+        }
+        assert_eq!(aimd.limit(), 8, "never past the ceiling");
+    }
+
+    #[test]
+    fn the_ceiling_bounds_the_limit_both_ways() {
+        let mut aimd = Aimd::new(4);
+        aimd.set_ceiling(10);
+        assert_eq!(aimd.limit(), 10, "unthrottled, the limit follows at once");
+        aimd.throttled();
+        assert_eq!(aimd.limit(), 5);
+        aimd.set_ceiling(3);
+        assert_eq!(aimd.limit(), 3);
+        aimd.set_ceiling(20);
+        assert_eq!(aimd.limit(), 3, "once throttled, it grows back by answers");
+        assert_eq!(Aimd::new(0).limit(), 1);
+    }
+}
