@@ -371,7 +371,11 @@ mod tests {
             .count();
         assert_eq!(throttled, 2);
         std::thread::sleep(Duration::from_millis(1_050));
-        assert_eq!(faults.decide(b"x").failure, None, "a new second admits again");
+        assert_eq!(
+            faults.decide(b"x").failure,
+            None,
+            "a new second admits again"
+        );
         let fault: Fault = serde_json::from_str(r#"{"type":"rate_limit","per_second":3}"#).unwrap();
         assert_eq!(fault, Fault::rate_limit(3));
     }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::invoke::{Failure, Verdict};
+use crate::invoke::Verdict;
 use crate::metrics;
 use crate::metrics::http::Readiness;
 
@@ -125,22 +125,9 @@ impl Machine {
 pub fn is_target_down(verdict: &Verdict) -> bool {
     match verdict {
         Verdict::Retry { failure, .. } => {
-            !verdict.is_throttling()
-                && failure.status.is_none_or(|s| (500..=599).contains(&s))
+            !verdict.is_throttling() && failure.status.is_none_or(|s| (500..=599).contains(&s))
         }
         _ => false,
-    }
-}
-
-/// What a request held by the breaker comes to when shutdown ends the wait.
-fn held() -> Verdict {
-    Verdict::Retry {
-        failure: Failure {
-            code: "circuit-open".into(),
-            message: "the circuit breaker was open: the target is down".into(),
-            status: None,
-        },
-        after: None,
     }
 }
 
@@ -210,7 +197,9 @@ impl Breaker {
                     tokio::select! {
                         () = changed => {}
                         () = until => {}
-                        () = cancel.cancelled() => return held(),
+                        () = cancel.cancelled() => {
+                            return Verdict::unsent("circuit-open", "the circuit breaker was open: the target is down");
+                        }
                     }
                     continue;
                 }
@@ -274,9 +263,15 @@ mod tests {
         };
         assert!(is_target_down(&status(500, "InternalServerError")));
         assert!(is_target_down(&status(502, "http-502")));
-        assert!(!is_target_down(&status(503, "ResourceThrottled")), "throttling");
+        assert!(
+            !is_target_down(&status(503, "ResourceThrottled")),
+            "throttling"
+        );
         assert!(!is_target_down(&status(429, "http-429")), "throttling");
-        assert!(!is_target_down(&status(200, "UnhandledInvocationError")), "the records' fault");
+        assert!(
+            !is_target_down(&status(200, "UnhandledInvocationError")),
+            "the records' fault"
+        );
         assert!(!is_target_down(&ok()));
     }
 
@@ -288,13 +283,25 @@ mod tests {
         assert!(!m.answered(&ok(), false, t0), "a success resets the count");
         assert!(!m.answered(&down(), false, t0));
         assert!(!m.answered(&down(), false, t0));
-        assert!(m.answered(&down(), false, t0), "the third in a row opens it");
-        assert_eq!(m.admit(t0), Admission::Wait(Some(t0 + SETTINGS.probe_interval)));
+        assert!(
+            m.answered(&down(), false, t0),
+            "the third in a row opens it"
+        );
+        assert_eq!(
+            m.admit(t0),
+            Admission::Wait(Some(t0 + SETTINGS.probe_interval))
+        );
         let later = t0 + SETTINGS.probe_interval;
         assert_eq!(m.admit(later), Admission::Probe);
         assert_eq!(m.admit(later), Admission::Wait(None), "one probe at a time");
-        assert!(m.answered(&down(), true, later), "a failed probe keeps it open");
-        assert_eq!(m.admit(later), Admission::Wait(Some(later + SETTINGS.probe_interval)));
+        assert!(
+            m.answered(&down(), true, later),
+            "a failed probe keeps it open"
+        );
+        assert_eq!(
+            m.admit(later),
+            Admission::Wait(Some(later + SETTINGS.probe_interval))
+        );
         let again = later + SETTINGS.probe_interval;
         assert_eq!(m.admit(again), Admission::Probe);
         assert!(!m.answered(&ok(), true, again));
@@ -311,7 +318,10 @@ mod tests {
         }
         let open = m.state();
         assert!(m.answered(&down(), false, t0), "held, to be sent again");
-        assert!(!m.answered(&ok(), false, t0), "not a probe: passes, closes nothing");
+        assert!(
+            !m.answered(&ok(), false, t0),
+            "not a probe: passes, closes nothing"
+        );
         assert_eq!(m.state(), open);
     }
 
@@ -330,8 +340,14 @@ mod tests {
         };
         let started = Instant::now();
         // The first two failures pass to the retry loop.
-        assert_eq!(breaker.send(&CancellationToken::new(), target).await, down());
-        assert_eq!(breaker.send(&CancellationToken::new(), target).await, down());
+        assert_eq!(
+            breaker.send(&CancellationToken::new(), target).await,
+            down()
+        );
+        assert_eq!(
+            breaker.send(&CancellationToken::new(), target).await,
+            down()
+        );
         // The third opens the breaker and is held: it goes again as the
         // probe at 10 s (down), and at 20 s (up).
         assert_eq!(breaker.send(&CancellationToken::new(), target).await, ok());
@@ -350,7 +366,12 @@ mod tests {
             None,
         );
         for _ in 0..10 {
-            assert_eq!(breaker.send(&CancellationToken::new(), || async { down() }).await, down());
+            assert_eq!(
+                breaker
+                    .send(&CancellationToken::new(), || async { down() })
+                    .await,
+                down()
+            );
         }
         assert!(!breaker.is_open());
     }
@@ -369,7 +390,10 @@ mod tests {
         });
         let started = Instant::now();
         let verdict = breaker.send(&cancel, || async { down() }).await;
-        assert!(matches!(verdict, Verdict::Retry { ref failure, .. } if failure.code == "circuit-open"), "{verdict:?}");
+        assert!(
+            matches!(verdict, Verdict::Retry { ref failure, .. } if failure.code == "circuit-open"),
+            "{verdict:?}"
+        );
         assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
 }

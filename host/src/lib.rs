@@ -52,6 +52,7 @@ pub mod pipeline;
 pub mod plugin_tools;
 pub mod produce;
 pub mod progress;
+pub mod rate_limit;
 pub mod results;
 pub mod retry;
 pub mod source;

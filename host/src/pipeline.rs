@@ -39,6 +39,7 @@ use crate::invoke::{self, Target};
 use crate::kafka;
 use crate::metrics;
 use crate::produce::{Producers, Role};
+use crate::rate_limit::{RateLimit, Share};
 use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
@@ -123,7 +124,9 @@ pub async fn run_with_target(
         None => None,
     };
     kafka::offsets::start(&settings).await?;
-    let (consumer, assignments) = source::subscribe(&settings).context("cannot subscribe")?;
+    let share = Arc::new(Share::default());
+    let (consumer, assignments) =
+        source::subscribe(&settings, share.clone()).context("cannot subscribe")?;
     let consumer = Arc::new(consumer);
     let live: Live = *handles.live.borrow();
     let producers = Producers::new(
@@ -142,6 +145,7 @@ pub async fn run_with_target(
         ),
         target,
         breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),
+        rate: RateLimit::new(settings.delivery.max_requests_per_second, share),
         format: settings.format.clone(),
         dead_letters: DeadLetters::new(
             producers.writer(

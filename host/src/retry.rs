@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use self::records::{
-    deliver_records, Failed, Records, Requests, Settled, BISECT_MAX_PARTS, ITEM_FAILURE,
-    RECORD_TOO_OLD,
+    BISECT_MAX_PARTS, Failed, ITEM_FAILURE, RECORD_TOO_OLD, Records, Requests, Settled,
+    deliver_records,
 };
 use crate::invoke::{Failure, Response, Verdict};
 
@@ -95,7 +95,11 @@ pub enum Delivery {
 }
 
 /// Calls `attempt` until it delivers, is rejected, or the retries run out.
-pub async fn deliver<F, Fut>(policy: RetryPolicy, cancel: &CancellationToken, attempt: F) -> Delivery
+pub async fn deliver<F, Fut>(
+    policy: RetryPolicy,
+    cancel: &CancellationToken,
+    attempt: F,
+) -> Delivery
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Verdict>,
@@ -124,7 +128,9 @@ where
         let verdict = attempt().await;
         // A failure at shutdown is not worth a dead letter: its records stay
         // uncommitted, for the next owner.
-        if cancel.is_cancelled() && matches!(verdict, Verdict::Retry { .. } | Verdict::TargetFailure(_)) {
+        if cancel.is_cancelled()
+            && matches!(verdict, Verdict::Retry { .. } | Verdict::TargetFailure(_))
+        {
             return Delivery::Cancelled;
         }
         let (failure, delay) = match verdict {

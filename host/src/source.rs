@@ -2,6 +2,7 @@
 //! offsets only when told to (after delivery) and reports partition
 //! assignments to the pipeline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
@@ -13,6 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::config::{Settings, StartFrom, Topics};
+use crate::rate_limit::Share;
 use crate::transform::{Header, Record};
 
 /// A topic and partition.
@@ -33,12 +35,26 @@ pub enum Assignment {
 /// Forwards rebalance events to the pipeline and logs commits.
 pub struct SourceContext {
     events: mpsc::UnboundedSender<Assignment>,
+    /// This instance's share of the partitions, for the request budget.
+    share: Arc<Share>,
 }
 
 impl ClientContext for SourceContext {
-    /// librdkafka's statistics carry each partition's lag (`/metrics`).
+    /// librdkafka's statistics carry each partition's lag (`/metrics`) and
+    /// which of the subscribed topics' partitions are assigned here.
     fn stats(&self, statistics: rdkafka::Statistics) {
         crate::metrics::consumer_stats(&statistics);
+        let partitions = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0);
+        let (mut assigned, mut total) = (0, 0);
+        for p in partitions {
+            total += 1;
+            assigned += u32::from(p.desired);
+        }
+        self.share.set(assigned, total);
     }
 }
 
@@ -130,13 +146,14 @@ fn prefetch_kbytes(buffer_bytes: usize) -> usize {
 /// When librdkafka refuses the configuration or the subscription.
 pub fn subscribe(
     settings: &Settings,
+    share: Arc<Share>,
 ) -> KafkaResult<(Consumer, mpsc::UnboundedReceiver<Assignment>)> {
     let (events, assignments) = mpsc::unbounded_channel();
     let mut config = client_config(settings);
     if config.get("statistics.interval.ms").is_none() {
         config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     }
-    let consumer: Consumer = config.create_with_context(SourceContext { events })?;
+    let consumer: Consumer = config.create_with_context(SourceContext { events, share })?;
     let topics: Vec<&str> = match &settings.source.topics {
         Topics::List(list) => list.iter().map(String::as_str).collect(),
         Topics::Regex(regex) => vec![regex.as_str()],

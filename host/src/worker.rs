@@ -27,6 +27,7 @@ use crate::invoke::{Response, Target, Verdict};
 use crate::metrics;
 use crate::pipeline::budget::Held;
 use crate::produce;
+use crate::rate_limit::RateLimit;
 use crate::results::Results;
 use crate::retry::{self, Records, RetryPolicy, Settled};
 use crate::source::{self, Consumer, TopicPartition};
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub target: Box<dyn Target>,
     /// Holds requests while the target is down.
     pub breaker: Breaker,
+    /// Spaces requests by `delivery.max_requests_per_second`.
+    pub rate: RateLimit,
     pub format: Format,
     pub dead_letters: DeadLetters,
     pub results: Results,
@@ -271,8 +274,7 @@ async fn deliver(
         live,
         shared,
     };
-    let delivered =
-        retry::deliver_records(policy, &shared.shutdown, records, &mut requests).await;
+    let delivered = retry::deliver_records(policy, &shared.shutdown, records, &mut requests).await;
     match delivered {
         Ok(Records::Settled { failed }) => {
             for failed in failed {
@@ -331,6 +333,12 @@ impl retry::Requests for Requests<'_> {
     async fn send(&self, body: bytes::Bytes) -> Verdict {
         let shared = self.shared;
         let attempt = || async {
+            tokio::select! {
+                () = shared.rate.acquire() => {}
+                () = shared.shutdown.cancelled() => {
+                    return Verdict::unsent("shutdown", "shutdown began before the request's turn");
+                }
+            }
             let started = Instant::now();
             let verdict = shared.target.send(body.clone(), self.live.send_mode).await;
             metrics::invoke_attempt(&verdict, started.elapsed());
@@ -340,7 +348,11 @@ impl retry::Requests for Requests<'_> {
         shared.breaker.send(&shared.shutdown, attempt).await
     }
 
-    async fn settle(&mut self, records: Vec<usize>, response: Response) -> Result<Settled, produce::Error> {
+    async fn settle(
+        &mut self,
+        records: Vec<usize>,
+        response: Response,
+    ) -> Result<Settled, produce::Error> {
         let sync = self.live.send_mode == SendMode::Sync;
         let settled = if sync {
             self.batch.settle(&response.body, &records)

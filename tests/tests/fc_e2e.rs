@@ -400,7 +400,8 @@ async fn bisection_dead_letters_only_the_poison_records_of_a_batch() {
         .map(|v| (Some(0), None, Some(v.as_bytes())))
         .collect();
     broker.produce("poison", &records).await;
-    let extra = "[batch]\nsize = 500\nlinger_ms = 3000\n[delivery]\nretries = 1\nbackoff_initial_ms = 10";
+    let extra =
+        "[batch]\nsize = 500\nlinger_ms = 3000\n[delivery]\nretries = 1\nbackoff_initial_ms = 10";
     let running = Running::start(&connector::config(
         "poison",
         &broker,
@@ -409,7 +410,13 @@ async fn bisection_dead_letters_only_the_poison_records_of_a_batch() {
         "send_mode = \"sync\"",
         extra,
     ));
-    wait_committed(&broker, "connect-poison", "poison", &BTreeMap::from([(0, 500)])).await;
+    wait_committed(
+        &broker,
+        "connect-poison",
+        "poison",
+        &BTreeMap::from([(0, 500)]),
+    )
+    .await;
     running.stop().await.unwrap();
 
     let dead = broker
@@ -417,10 +424,21 @@ async fn bisection_dead_letters_only_the_poison_records_of_a_batch() {
         .await;
     let dead_offsets: Vec<i64> = dead
         .iter()
-        .map(|r| r.header("__connect.errors.offset").unwrap().parse().unwrap())
+        .map(|r| {
+            r.header("__connect.errors.offset")
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(dead_offsets, poison, "exactly the poison records are dead-lettered");
-    assert!(dead.iter().all(|r| r.header("fcsink.error.code") == Some("UnhandledInvocationError")));
+    assert_eq!(
+        dead_offsets, poison,
+        "exactly the poison records are dead-lettered"
+    );
+    assert!(
+        dead.iter()
+            .all(|r| r.header("fcsink.error.code") == Some("UnhandledInvocationError"))
+    );
     let delivered = delivered(&emulator);
     let offsets: BTreeSet<i64> = delivered.iter().map(|r| position(r).1).collect();
     assert_eq!(delivered.len(), 497, "every other record delivered once");
@@ -445,16 +463,30 @@ async fn throttling_storm(name: &str, adaptive: bool) -> (usize, usize, usize) {
         "[batch]\nsize = 5\nlinger_ms = 50\n[delivery]\nretries = 10\nbackoff_initial_ms = 100\n\
          backoff_max_ms = 1000\nadaptive_concurrency = {adaptive}"
     );
-    let config = connector::config(name, &broker, &emulator, name, "send_mode = \"sync\"", &extra)
-        .replace("concurrency = 3", "concurrency = 8");
+    let config = connector::config(
+        name,
+        &broker,
+        &emulator,
+        name,
+        "send_mode = \"sync\"",
+        &extra,
+    )
+    .replace("concurrency = 3", "concurrency = 8");
     let running = Running::start(&config);
     let ends: BTreeMap<i32, i64> = (0..8).map(|p| (p, 50)).collect();
     wait_until("every batch handled", Duration::from_secs(120), || async {
-        broker.committed_offsets(&format!("connect-{name}"), name).await == ends
+        broker
+            .committed_offsets(&format!("connect-{name}"), name)
+            .await
+            == ends
     })
     .await;
     running.stop().await.unwrap();
-    let throttled = emulator.invocations().iter().filter(|i| i.status == 429).count();
+    let throttled = emulator
+        .invocations()
+        .iter()
+        .filter(|i| i.status == 429)
+        .count();
     let delivered: BTreeSet<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
     let dead = broker
         .consume_all(&format!("connect-error-{name}"), Duration::from_secs(2))
@@ -468,7 +500,11 @@ async fn adaptive_concurrency_backs_off_a_throttling_function() {
     let (fixed_throttled, _, _) = throttling_storm("storm-fixed", false).await;
     let (throttled, delivered, dead) = throttling_storm("storm-adaptive", true).await;
     eprintln!("throttled calls: {fixed_throttled} at a fixed concurrency, {throttled} adaptive");
-    assert_eq!((delivered, dead), (400, 0), "every record delivered, none dead-lettered");
+    assert_eq!(
+        (delivered, dead),
+        (400, 0),
+        "every record delivered, none dead-lettered"
+    );
     assert!(
         throttled * 2 < fixed_throttled,
         "adaptive concurrency should at least halve the throttled calls: {throttled} vs {fixed_throttled}"
@@ -505,19 +541,65 @@ async fn the_circuit_breaker_holds_records_through_an_outage_and_probes_once_per
     let dead = broker
         .consume_all("connect-error-outage", Duration::from_secs(2))
         .await;
-    assert!(dead.is_empty(), "nothing is dead-lettered because the target is down: {}", dead.len());
+    assert!(
+        dead.is_empty(),
+        "nothing is dead-lettered because the target is down: {}",
+        dead.len()
+    );
     let records = delivered(&emulator);
     let distinct: BTreeSet<(i64, i64)> = records.iter().map(position).collect();
     assert_eq!(distinct.len(), 60, "every record delivered");
     // Four failures open the breaker (two more requests may be in flight
     // then); after that one probe a second: about 8 over the outage.
     let failed = during.iter().filter(|i| i.status == 500).count();
-    assert!((4 + 5..=4 + 2 + 9).contains(&failed), "{failed} calls during the outage");
+    assert!(
+        (4 + 5..=4 + 2 + 9).contains(&failed),
+        "{failed} calls during the outage"
+    );
     let probes: Vec<SystemTime> = during.iter().skip(4 + 2).map(|i| i.received_at).collect();
     for pair in probes.windows(2) {
         let gap = pair[1].duration_since(pair[0]).unwrap_or_default();
         assert!(gap >= Duration::from_millis(900), "probes {gap:?} apart");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_request_budget_by_their_partitions() {
+    let (broker, emulator) = setup("budget", 4).await;
+    produce_numbered(&broker, "budget", 4, 240).await;
+    // One record per request: 240 requests at 20 a second over both
+    // instances take 12 s.
+    let extra = "[batch]\nsize = 1\nlinger_ms = 10\n[delivery]\nmax_requests_per_second = 20";
+    let config = connector::config("budget", &broker, &emulator, "budget", "", extra);
+    let first = Running::start(&config);
+    let second = Running::start(&config);
+    let ends = BTreeMap::from([(0, 60), (1, 60), (2, 60), (3, 60)]);
+    wait_committed(&broker, "connect-budget", "budget", &ends).await;
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+
+    let mut times: Vec<SystemTime> = emulator
+        .invocations()
+        .iter()
+        .map(|i| i.received_at)
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 240);
+    // Until librdkafka's first statistics (2 s) each instance may use the
+    // whole budget; from then on they share it.
+    let start = times[0] + Duration::from_secs(3);
+    let steady: Vec<&SystemTime> = times.iter().filter(|t| **t >= start).collect();
+    let span = steady
+        .last()
+        .unwrap()
+        .duration_since(*steady[0])
+        .unwrap()
+        .as_secs_f64();
+    let rate = (steady.len() - 1) as f64 / span;
+    assert!(
+        (18.0..=22.0).contains(&rate),
+        "{rate:.1} requests/s over both instances, budget 20"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -405,6 +405,8 @@ pub struct DeliverySettings {
     pub bisect_on_error: bool,
     /// Fewer batches in flight while the target throttles.
     pub adaptive_concurrency: bool,
+    /// Requests per second over all instances, shared by partitions.
+    pub max_requests_per_second: Option<u32>,
     /// When the target counts as down, and how often it is probed then.
     pub breaker: crate::breaker::Settings,
     /// Records older than this are dead-lettered instead of retried.

@@ -132,6 +132,7 @@ pub struct RawDelivery {
     pub bisect_on_error: Option<bool>,
     pub adaptive_concurrency: Option<bool>,
     pub breaker_failures: Option<i64>,
+    pub max_requests_per_second: Option<i64>,
     pub breaker_probe_interval_ms: Option<i64>,
     pub max_record_age_ms: Option<i64>,
     pub create_topics: Option<bool>,

@@ -79,6 +79,19 @@ const THROTTLING_CODES: [&str; 5] = [
 ];
 
 impl Verdict {
+    /// A request that was never sent (shutdown came first): worth
+    /// retrying, which a cancelled retry loop does not do.
+    pub fn unsent(code: &str, message: &str) -> Verdict {
+        Verdict::Retry {
+            failure: Failure {
+                code: code.into(),
+                message: message.into(),
+                status: None,
+            },
+            after: None,
+        }
+    }
+
     /// Whether the service said it is overloaded (429, a throttling code,
     /// or a `Retry-After`), so that fewer requests should be in flight.
     pub fn is_throttling(&self) -> bool {

@@ -177,7 +177,10 @@ impl Report {
                 i.totals.dead_lettered
             );
             if i.circuit_open {
-                let _ = writeln!(out, "    circuit breaker open: the target is down; one probe per interval");
+                let _ = writeln!(
+                    out,
+                    "    circuit breaker open: the target is down; one probe per interval"
+                );
             }
             if let Some(error) = &i.last_error {
                 let _ = writeln!(out, "    last error: {error}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{deliver_until, Delivery, RetryPolicy};
+use super::{Delivery, RetryPolicy, deliver_until};
 use crate::invoke::{Failure, Response, Verdict};
 
 /// What a delivered answer says of the records its request carried.
@@ -110,15 +110,20 @@ pub async fn deliver_records<R: Requests>(
     let mut parts = vec![(records, policy)];
     let mut split = 0;
     while let Some((records, part_policy)) = parts.pop() {
-        let failure = match deliver_part(part_policy, cancel, records, requests, &mut failed).await? {
-            Part::Delivered => continue,
-            Part::Failed(failure) => failure,
-            Part::TargetFailed { failure, attempts } => {
-                return Ok(Records::TargetFailed { failure, attempts });
-            }
-            Part::Cancelled => return Ok(Records::Cancelled),
-        };
-        if policy.bisect && failure.records.len() > 1 && split + 2 <= BISECT_MAX_PARTS && may_bisect(&failure.failure) {
+        let failure =
+            match deliver_part(part_policy, cancel, records, requests, &mut failed).await? {
+                Part::Delivered => continue,
+                Part::Failed(failure) => failure,
+                Part::TargetFailed { failure, attempts } => {
+                    return Ok(Records::TargetFailed { failure, attempts });
+                }
+                Part::Cancelled => return Ok(Records::Cancelled),
+            };
+        if policy.bisect
+            && failure.records.len() > 1
+            && split + 2 <= BISECT_MAX_PARTS
+            && may_bisect(&failure.failure)
+        {
             split += 2;
             let mut first = failure.records;
             let second = first.split_off(first.len() / 2);
@@ -356,7 +361,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_the_records_an_answer_lists_are_sent_again() {
         let mut function = Function::default();
-        assert_eq!(run(POLICY, 5, &mut function).await, Records::Settled { failed: vec![] });
+        assert_eq!(
+            run(POLICY, 5, &mut function).await,
+            Records::Settled { failed: vec![] }
+        );
         assert_eq!(*function.sent.lock().unwrap(), [vec![0, 1, 2, 3, 4]]);
 
         let mut function = Function {
@@ -425,7 +433,8 @@ mod tests {
                 None
             }
         }
-        let result = deliver_records(POLICY, &CancellationToken::new(), vec![0], &mut Refusing).await;
+        let result =
+            deliver_records(POLICY, &CancellationToken::new(), vec![0], &mut Refusing).await;
         assert_eq!(result, Err("refused"));
     }
 
@@ -445,14 +454,22 @@ mod tests {
         let mut at_fault: Vec<usize> = failed.iter().flat_map(|f| f.records.clone()).collect();
         at_fault.sort_unstable();
         assert_eq!(at_fault, [3, 17, 18]);
-        assert!(failed.iter().all(|f| f.failure.code == "UnhandledInvocationError"));
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.failure.code == "UnhandledInvocationError")
+        );
         // Every other record was delivered once, in order.
         let expected: Vec<usize> = (0..40).filter(|r| ![3, 17, 18].contains(r)).collect();
         assert_eq!(function.delivered, expected);
         let sent = function.sent.lock().unwrap();
         // The whole request with its retries, then parts with one retry each.
         assert_eq!(&sent[..3], vec![(0..40).collect::<Vec<_>>(); 3]);
-        assert!(sent.len() < 3 + 2 * BISECT_MAX_PARTS as usize, "{} requests", sent.len());
+        assert!(
+            sent.len() < 3 + 2 * BISECT_MAX_PARTS as usize,
+            "{} requests",
+            sent.len()
+        );
         assert!(sent[3..].iter().all(|part| part.len() < 40));
     }
 
@@ -531,11 +548,19 @@ mod tests {
         assert_eq!(failed[0].records, [0, 1]);
         assert_eq!(failed[0].failure.code, RECORD_TOO_OLD);
         assert_eq!(failed[0].attempts, 1, "never retried");
-        assert!(failed[0].failure.message.contains("UnhandledInvocationError"));
+        assert!(
+            failed[0]
+                .failure
+                .message
+                .contains("UnhandledInvocationError")
+        );
         // The young ones are retried without them, as far as the policy goes.
         assert_eq!(failed[1], failed_young());
         let sent = function.sent.lock().unwrap();
-        assert_eq!(*sent, [vec![0, 1, 2, 3], vec![2, 3], vec![2, 3], vec![2, 3]]);
+        assert_eq!(
+            *sent,
+            [vec![0, 1, 2, 3], vec![2, 3], vec![2, 3], vec![2, 3]]
+        );
     }
 
     fn failed_young() -> Failed {

@@ -69,6 +69,10 @@ pub(super) fn delivery(
         backoff_max,
         bisect_on_error: raw.bisect_on_error.unwrap_or(true),
         adaptive_concurrency: raw.adaptive_concurrency.unwrap_or(true),
+        max_requests_per_second: raw
+            .max_requests_per_second
+            .map(|n| int_in("delivery.max_requests_per_second", Some(n), 0, 1..=100_000))
+            .transpose()?,
         breaker: crate::breaker::Settings {
             failures: int_in(
                 "delivery.breaker_failures",
@@ -85,7 +89,14 @@ pub(super) fn delivery(
         },
         max_record_age: raw
             .max_record_age_ms
-            .map(|ms| int_in("delivery.max_record_age_ms", Some(ms), 0, 1_000..=604_800_000))
+            .map(|ms| {
+                int_in(
+                    "delivery.max_record_age_ms",
+                    Some(ms),
+                    0,
+                    1_000..=604_800_000,
+                )
+            })
             .transpose()?
             .map(Duration::from_millis),
         failure_policy,

@@ -557,9 +557,13 @@ fn bisection_is_on_and_records_never_too_old_by_default() {
 #[test]
 fn a_record_age_out_of_range_names_the_field_and_its_range() {
     for bad in ["0", "999", "604800001", "-1"] {
-        let err = error_of(&with("retries = 2\n", &format!("retries = 2\nmax_record_age_ms = {bad}\n")));
+        let err = error_of(&with(
+            "retries = 2\n",
+            &format!("retries = 2\nmax_record_age_ms = {bad}\n"),
+        ));
         assert!(
-            err.starts_with("`delivery.max_record_age_ms`") && err.contains("between 1000 and 604800000"),
+            err.starts_with("`delivery.max_record_age_ms`")
+                && err.contains("between 1000 and 604800000"),
             "{bad}: {err}"
         );
     }
