@@ -67,6 +67,9 @@ pub enum Verdict {
     TargetFailure(Failure),
 }
 
+/// The code of an answer longer than `max_response_bytes`, not read.
+pub const RESPONSE_TOO_LARGE: &str = "response-too-large";
+
 /// Error codes that say the service is shedding load: FC's 429
 /// `ResourceExhausted` and 503 `ResourceThrottled`, Lambda's
 /// `TooManyRequestsException` and the OpenAPI gateways' `Throttling…`.
@@ -194,7 +197,7 @@ pub(crate) async fn classify(
         Err(capped::ReadError::TooLarge) => {
             // A synchronous function's answer does not shrink on retry.
             return Verdict::Reject(Failure {
-                code: "response-too-large".into(),
+                code: RESPONSE_TOO_LARGE.into(),
                 message: format!(
                     "the answer is larger than {max_response} bytes ({}); it was not read",
                     dialect.max_response_setting

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Delivery, RetryPolicy, deliver_until};
-use crate::invoke::{Failure, Response, Verdict};
+use crate::invoke::{Failure, RESPONSE_TOO_LARGE, Response, Verdict};
 
 /// What a delivered answer says of the records its request carried.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,12 +141,20 @@ pub async fn deliver_records<R: Requests>(
     Ok(Records::Settled { failed })
 }
 
-/// Whether fewer records might fare better: not when the function already
-/// named the records at fault, when they were too old, or on a redirect.
+/// Whether the records may be at fault, so that fewer of them might fare
+/// better: a function error (an answer of 2xx that says the function
+/// failed) or a 4xx refusal of the request's content (400, 413, 422 …). Not
+/// the target being down or busy (5xx, 408, 429, no answer), a redirect,
+/// an answer too large to read, or records the function already named or
+/// that were too old.
 fn may_bisect(failure: &Failure) -> bool {
-    failure.code != ITEM_FAILURE
-        && failure.code != RECORD_TOO_OLD
-        && !failure.status.is_some_and(|s| (300..=399).contains(&s))
+    let content = match failure.status {
+        Some(200..=299) => true,
+        Some(408 | 429) => false,
+        Some(400..=499) => true,
+        _ => false,
+    };
+    content && ![ITEM_FAILURE, RECORD_TOO_OLD, RESPONSE_TOO_LARGE].contains(&failure.code.as_str())
 }
 
 /// Delivers one request: answers that fail some records have those sent
@@ -270,6 +278,15 @@ mod tests {
         }
     }
 
+    /// What FC's answer to a function that raised comes to.
+    fn function_error() -> Failure {
+        Failure {
+            code: "UnhandledInvocationError".into(),
+            message: String::new(),
+            status: Some(200),
+        }
+    }
+
     fn ok() -> Verdict {
         Verdict::Delivered(Response {
             status: 202,
@@ -307,7 +324,7 @@ mod tests {
                 Verdict::Reject(failure("bad"))
             } else if self.carried.iter().any(|r| self.poison.contains(r)) {
                 Verdict::Retry {
-                    failure: failure("UnhandledInvocationError"),
+                    failure: function_error(),
                     after: None,
                 }
             } else {
@@ -505,7 +522,11 @@ mod tests {
         assert_eq!(
             run(POLICY, 8, &mut function).await,
             Records::Settled {
-                failed: vec![failed((0..8).collect(), "UnhandledInvocationError", 3)]
+                failed: vec![Failed {
+                    records: (0..8).collect(),
+                    failure: function_error(),
+                    attempts: 3,
+                }]
             }
         );
     }
@@ -564,6 +585,34 @@ mod tests {
     }
 
     fn failed_young() -> Failed {
-        failed(vec![2, 3], "UnhandledInvocationError", 3)
+        Failed {
+            records: vec![2, 3],
+            failure: function_error(),
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn only_failures_the_records_may_cause_are_bisected() {
+        let with = |code: &str, status| Failure {
+            code: code.into(),
+            message: String::new(),
+            status,
+        };
+        assert!(may_bisect(&function_error()));
+        assert!(may_bisect(&with("EntityTooLarge", Some(400))));
+        assert!(may_bisect(&with("http-422", Some(422))));
+        for (code, status) in [
+            ("InternalServerError", Some(500)),
+            ("ResourceExhausted", Some(429)),
+            ("http-408", Some(408)),
+            ("network", None),
+            ("redirect", Some(302)),
+            (RESPONSE_TOO_LARGE, Some(200)),
+            (ITEM_FAILURE, Some(200)),
+            (RECORD_TOO_OLD, Some(200)),
+        ] {
+            assert!(!may_bisect(&with(code, status)), "{code}");
+        }
     }
 }
