@@ -1,10 +1,10 @@
 //! `delivery.max_requests_per_second`: the requests (attempts, retries and
 //! probes alike) a connector sends, over all its instances. Each instance
 //! takes the share of its partitions: with 12 partitions over three
-//! instances holding 4 each, each sends a third of the budget. The counts
-//! come from librdkafka's statistics (every partition of the subscribed
-//! topics, and those assigned here), so no instance needs to hear from the
-//! others. Requests are spaced evenly (a generic cell rate algorithm with no
+//! instances holding 4 each, each sends a third of the budget. An instance
+//! counts its own partitions at each rebalance and all of them from
+//! librdkafka's statistics (every partition of the subscribed topics), so no
+//! instance needs to hear from the others. Requests are spaced evenly (a generic cell rate algorithm with no
 //! burst), so that any second holds the budget, not only the average.
 
 use std::sync::Mutex;
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// This instance's partitions and all of the connector's, as librdkafka
-/// last counted them.
+/// This instance's partitions, as of the last rebalance, and all of the
+/// connector's, as librdkafka's statistics last counted them.
 #[derive(Debug, Default)]
 pub struct Share {
     assigned: AtomicU32,
@@ -22,9 +22,16 @@ pub struct Share {
 }
 
 impl Share {
-    /// The counts of the latest statistics.
-    pub fn set(&self, assigned: u32, total: u32) {
-        self.assigned.store(assigned, Ordering::Relaxed);
+    /// The partitions assigned here, after a rebalance.
+    pub fn set_assigned(&self, assigned: usize) {
+        self.assigned.store(
+            u32::try_from(assigned).unwrap_or(u32::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The partitions of the subscribed topics, from the latest statistics.
+    pub fn set_total(&self, total: u32) {
         self.total.store(total, Ordering::Relaxed);
     }
 
@@ -61,6 +68,11 @@ impl RateLimit {
             share,
             next: Mutex::new(None),
         }
+    }
+
+    /// The counts the budget is shared by.
+    pub fn share(&self) -> &Share {
+        &self.share
     }
 
     /// The time between two requests of this instance now, if limited.
@@ -111,7 +123,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_instance_sends_its_partitions_share() {
         let share = Arc::new(Share::default());
-        share.set(3, 12);
+        share.set_assigned(3);
+        share.set_total(12);
         let limit = RateLimit::new(Some(40), share.clone());
         let started = Instant::now();
         for _ in 0..11 {
@@ -123,7 +136,7 @@ mod tests {
             "a quarter of 40/s"
         );
         assert!((share.fraction() - 0.25).abs() < 1e-9);
-        share.set(0, 12);
+        share.set_assigned(0);
         assert_eq!(limit.interval(), Some(Duration::from_secs(60)));
     }
 

@@ -41,20 +41,17 @@ pub struct SourceContext {
 
 impl ClientContext for SourceContext {
     /// librdkafka's statistics carry each partition's lag (`/metrics`) and
-    /// which of the subscribed topics' partitions are assigned here.
+    /// how many partitions the subscribed topics have.
     fn stats(&self, statistics: rdkafka::Statistics) {
         crate::metrics::consumer_stats(&statistics);
-        let partitions = statistics
+        let total = statistics
             .topics
             .values()
             .flat_map(|topic| topic.partitions.values())
-            .filter(|p| p.partition >= 0);
-        let (mut assigned, mut total) = (0, 0);
-        for p in partitions {
-            total += 1;
-            assigned += u32::from(p.desired);
-        }
-        self.share.set(assigned, total);
+            .filter(|p| p.partition >= 0)
+            .count();
+        self.share
+            .set_total(u32::try_from(total).unwrap_or(u32::MAX));
     }
 }
 
