@@ -76,6 +76,11 @@ impl Machine {
         self.state
     }
 
+    /// Whether requests are held: open, or probing.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.state, State::Closed { .. })
+    }
+
     /// Whether a request may go out at `now`.
     pub fn admit(&mut self, now: Instant) -> Admission {
         match self.state {
@@ -113,10 +118,10 @@ impl Machine {
             // An answer to a request sent before the breaker opened.
             (state, _) => state,
         };
-        if probe && matches!(self.state, State::Closed { .. }) {
+        if probe && !self.is_open() {
             tracing::warn!("The target answered the probe; the circuit breaker closes");
         }
-        down && !matches!(self.state, State::Closed { .. })
+        down && self.is_open()
     }
 }
 
@@ -163,10 +168,11 @@ impl Breaker {
     }
 
     /// Whether requests are held now.
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         self.machine
             .as_ref()
-            .is_some_and(|m| !matches!(Self::lock(m).state(), State::Closed { .. }))
+            .is_some_and(|m| Self::lock(m).is_open())
     }
 
     /// Sends through the breaker: waits while it is open, and holds a
@@ -208,7 +214,7 @@ impl Breaker {
             let (held, open) = {
                 let mut machine = Self::lock(machine);
                 let held = machine.answered(&verdict, probe, Instant::now());
-                (held, !matches!(machine.state(), State::Closed { .. }))
+                (held, machine.is_open())
             };
             self.changed.notify_waiters();
             metrics::circuit_open(open);

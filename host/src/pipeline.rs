@@ -519,10 +519,6 @@ impl Dispatcher {
                 tracing::info!(partitions = ?list, "Partitions assigned");
                 let pauses = self.states.assign(&list);
                 apply(consumer, pauses);
-                self.shared
-                    .rate
-                    .share()
-                    .set_assigned(self.states.iter().count());
                 self.warn_if_budget_too_small();
                 self.readiness.set(true);
                 self.publish_partitions();
@@ -530,10 +526,6 @@ impl Dispatcher {
             Assignment::Revoked(list) => {
                 tracing::info!(partitions = ?list, "Partitions revoked");
                 self.states.revoke(&list);
-                self.shared
-                    .rate
-                    .share()
-                    .set_assigned(self.states.iter().count());
                 self.publish_partitions();
                 for tp in list {
                     if let Some(worker) = self.workers.remove(&tp) {

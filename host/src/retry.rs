@@ -172,7 +172,7 @@ mod tests {
 
     use super::*;
 
-    const POLICY: RetryPolicy = RetryPolicy {
+    pub(super) const POLICY: RetryPolicy = RetryPolicy {
         retries: 2,
         initial: Duration::from_millis(100),
         max: Duration::from_millis(250),
@@ -181,7 +181,7 @@ mod tests {
         max_record_age: None,
     };
 
-    fn failure(code: &str) -> Failure {
+    pub(super) fn failure(code: &str) -> Failure {
         Failure {
             code: code.into(),
             message: String::new(),
@@ -189,7 +189,7 @@ mod tests {
         }
     }
 
-    fn ok() -> Verdict {
+    pub(super) fn ok() -> Verdict {
         Verdict::Delivered(Response {
             status: 202,
             body: Vec::new(),

@@ -104,9 +104,26 @@ pub(crate) fn int_in<T: TryFrom<i64>>(
     default: T,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<T> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
+    value.map_or(Ok(default), |value| checked_int(field, value, range))
+}
+
+/// [`int_in`] for a setting without a default: `None` when unset.
+pub(crate) fn opt_int_in<T: TryFrom<i64>>(
+    field: &str,
+    value: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<T>> {
+    value
+        .map(|value| checked_int(field, value, range))
+        .transpose()
+}
+
+/// `value` when it is within `range` and fits `T`.
+fn checked_int<T: TryFrom<i64>>(
+    field: &str,
+    value: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<T> {
     if !range.contains(&value) {
         return Err(ConfigError::invalid(
             field,

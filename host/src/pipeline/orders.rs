@@ -65,6 +65,11 @@ impl Dispatcher {
     /// Publishes the assigned partitions and their state, in the status,
     /// `/metrics` and `/readyz`.
     pub(super) fn publish_partitions(&self) {
+        // The request budget is shared by assigned partitions.
+        self.shared
+            .rate
+            .share()
+            .set_assigned(self.states.iter().count());
         let paused = self.states.fleet_paused();
         let list: Vec<_> = self
             .states

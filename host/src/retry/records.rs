@@ -259,24 +259,8 @@ async fn deliver_part<R: Requests>(
 mod tests {
     use std::sync::Mutex;
 
+    use super::super::tests::{POLICY, failure, ok};
     use super::*;
-
-    const POLICY: RetryPolicy = RetryPolicy {
-        retries: 2,
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(250),
-        target_failure: Duration::from_secs(10),
-        bisect: false,
-        max_record_age: None,
-    };
-
-    fn failure(code: &str) -> Failure {
-        Failure {
-            code: code.into(),
-            message: String::new(),
-            status: Some(503),
-        }
-    }
 
     /// What FC's answer to a function that raised comes to.
     fn function_error() -> Failure {
@@ -285,13 +269,6 @@ mod tests {
             message: String::new(),
             status: Some(200),
         }
-    }
-
-    fn ok() -> Verdict {
-        Verdict::Delivered(Response {
-            status: 202,
-            body: Vec::new(),
-        })
     }
 
     /// A function that answers by the records a request carries: it

@@ -69,10 +69,11 @@ pub(super) fn delivery(
         backoff_max,
         bisect_on_error: raw.bisect_on_error.unwrap_or(true),
         adaptive_concurrency: raw.adaptive_concurrency.unwrap_or(true),
-        max_requests_per_second: raw
-            .max_requests_per_second
-            .map(|n| int_in("delivery.max_requests_per_second", Some(n), 0, 1..=100_000))
-            .transpose()?,
+        max_requests_per_second: opt_int_in(
+            "delivery.max_requests_per_second",
+            raw.max_requests_per_second,
+            1..=100_000,
+        )?,
         breaker: crate::breaker::Settings {
             failures: int_in(
                 "delivery.breaker_failures",
@@ -87,18 +88,12 @@ pub(super) fn delivery(
                 100..=3_600_000,
             )?),
         },
-        max_record_age: raw
-            .max_record_age_ms
-            .map(|ms| {
-                int_in(
-                    "delivery.max_record_age_ms",
-                    Some(ms),
-                    0,
-                    1_000..=604_800_000,
-                )
-            })
-            .transpose()?
-            .map(Duration::from_millis),
+        max_record_age: opt_int_in(
+            "delivery.max_record_age_ms",
+            raw.max_record_age_ms,
+            1_000..=604_800_000,
+        )?
+        .map(Duration::from_millis),
         failure_policy,
         dead_letter_topic,
         create_topics: raw.create_topics.unwrap_or(true),
