@@ -603,20 +603,29 @@ async fn two_instances_share_one_request_budget_by_their_partitions() {
         .collect();
     times.sort();
     // Until librdkafka's first statistics (2 s) each instance may use the
-    // whole budget; from then on they share it.
+    // whole budget; from then on they share it. A rebalance stops both
+    // instances for a while (longer on a loaded machine), so the rate is
+    // judged by the typical second, not the average: the budget is a
+    // ceiling, and a pause below it is not what this test is about.
     let start = times[0] + Duration::from_secs(3);
-    let steady: Vec<&SystemTime> = times.iter().filter(|t| **t >= start).collect();
-    let span = steady
-        .last()
-        .unwrap()
-        .duration_since(*steady[0])
-        .unwrap()
-        .as_secs_f64();
-    let rate = (steady.len() - 1) as f64 / span;
-    eprintln!("{rate:.2} requests/s over both instances, budget 20");
+    let mut per_second: Vec<usize> = Vec::new();
+    for t in times.iter().filter(|t| **t >= start) {
+        let bin = t.duration_since(start).unwrap().as_secs() as usize;
+        per_second.resize(per_second.len().max(bin + 1), 0);
+        per_second[bin] += 1;
+    }
+    // The last second is cut short by the end of the records.
+    per_second.pop();
+    let mut sorted = per_second.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    eprintln!("requests in each second over both instances: {per_second:?}, budget 20");
+    // Each instance sends 10 or 11 in any one second; both using the whole
+    // budget would send 40; one counting a single partition instead of
+    // two, 15.
     assert!(
-        (18.0..=22.0).contains(&rate),
-        "{rate:.1} requests/s over both instances, budget 20"
+        (18..=22).contains(&median),
+        "{median} requests in the typical second over both instances, budget 20: {per_second:?}"
     );
 }
 
