@@ -143,6 +143,7 @@ pub async fn run_with_target(
             live.concurrency,
             settings.delivery.adaptive_concurrency,
         ),
+        order: settings.source.ordering,
         target,
         breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),
         rate: RateLimit::new(settings.delivery.max_requests_per_second, share),
@@ -459,8 +460,7 @@ impl Dispatcher {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let input = crate::batch::Input::new(receiver);
-            let end = worker::run(tp.clone(), input, worker_held, shared, worker_revoked).await;
+            let end = worker::run(tp.clone(), receiver, worker_held, shared, worker_revoked).await;
             let _ = ends.send((tp, id, end));
         });
         Worker {

@@ -1,25 +1,28 @@
-//! One partition's worker: batches its records in order and takes each batch
-//! through transform → invoke (with retries) → dead letter → offset store.
+//! One partition's worker: batches its records in order (in one lane, or
+//! several with `source.ordering`, `lanes.rs`) and takes each batch through
+//! transform → invoke (with retries) → dead letter → offset store.
 
 mod aimd;
 mod chain_pool;
 mod in_flight;
+mod lanes;
 mod stop;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 pub(crate) use self::chain_pool::ChainPool;
 use self::in_flight::InFlight;
+use self::lanes::{Spread, Unhandled};
 pub(crate) use self::stop::{End, Stop};
 use crate::batch;
 use crate::breaker::Breaker;
-use crate::config::{FailurePolicy, SendMode};
+use crate::config::{FailurePolicy, RecordOrder, SendMode};
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::fleet::Live;
 use crate::format::Format;
@@ -40,6 +43,8 @@ pub(crate) struct Shared {
     /// at runtime (`fleet`): read once per batch, never held.
     pub live: watch::Receiver<Live>,
     pub chains: ChainPool,
+    /// `source.ordering`: how many batches of a partition may be in flight.
+    pub order: RecordOrder,
     pub target: Box<dyn Target>,
     /// Holds requests while the target is down.
     pub breaker: Breaker,
@@ -91,59 +96,150 @@ macro_rules! then {
 /// Runs until the input closes, the partition is revoked, or a failure stops it.
 pub(crate) async fn run(
     tp: TopicPartition,
-    mut input: batch::Input,
+    mut chunks: mpsc::UnboundedReceiver<Vec<Record>>,
     held: Held,
     shared: Arc<Shared>,
     revoked: CancellationToken,
 ) -> End {
-    loop {
-        let batch_settings = shared.live().batch;
-        // At shutdown or revoke no new batch starts: what is queued stays
-        // uncommitted, for the next owner.
-        let next = tokio::select! {
-            biased;
-            () = revoked.cancelled() => return End::Finished,
-            () = shared.shutdown.cancelled() => return End::Finished,
-            next = batch::next_batch(&mut input, &batch_settings) => next,
-        };
-        let Some((batch, reason)) = next else {
-            return End::Finished;
-        };
-        // The batch's bytes count against `source.buffer_mb` until it is
-        // handled, however it ends.
-        let _release = held.batch(&batch);
-        let first_offset = batch.first().map_or(0, |r| r.offset);
-        let next_offset = batch.last().map_or(0, |r| r.offset + 1);
-        // Every log line of the batch's journey carries where it came from.
-        let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = first_offset, records = batch.len(), flush = reason.as_str());
-        metrics::batch_flushed(reason.as_str(), batch.len());
-        // One snapshot of the runtime settings for the whole batch: a
-        // `fcsink set` meanwhile applies from the next batch on, never to
-        // half of this one's requests or retries.
-        let live = shared.live();
-        // A panic while handling the batch (a bug in fcsink or in a target)
-        // stops this partition with the panic as its reason; the process
-        // and the other partitions go on.
-        let handled = std::panic::AssertUnwindSafe(handle_batch(batch, &live, &shared))
-            .catch_unwind()
-            .instrument(span)
-            .await
-            .unwrap_or_else(|panic| {
-                let message = panic_message(panic.as_ref());
-                tracing::error!(topic = %tp.0, partition = tp.1, panic = %message, "A batch's worker panicked");
-                BatchEnd::Stop(Stop::Panic(message))
-            });
-        match handled {
-            BatchEnd::Handled => source::store(&shared.consumer, &tp, next_offset),
-            BatchEnd::Stop(why) => {
-                return End::Stopped {
-                    why,
-                    at: first_offset,
-                };
+    let live = shared.live();
+    let mut spread = Spread::new(shared.order, live.concurrency, live.batch.max_records);
+    let unhandled = Mutex::new(Unhandled::new(spread.lanes()));
+    // The partition is revoked, or one of its lanes stopped it.
+    let ending = revoked.child_token();
+    let (senders, inputs): (Vec<_>, Vec<_>) = (0..spread.lanes())
+        .map(|_| mpsc::unbounded_channel())
+        .unzip();
+    let give_out = async {
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                () = ending.cancelled() => break,
+                () = shared.shutdown.cancelled() => break,
+                chunk = chunks.recv() => chunk,
+            };
+            let Some(chunk) = chunk else { break };
+            let mut unhandled = lock(&unhandled);
+            if let [sender] = senders.as_slice() {
+                for record in &chunk {
+                    unhandled.given(0, record.offset);
+                }
+                drop(unhandled);
+                // Fails only once the lane has ended.
+                let _ = sender.send(chunk);
+                continue;
             }
-            BatchEnd::Abandoned => return End::Finished,
+            let mut parts: Vec<Vec<Record>> = vec![Vec::new(); senders.len()];
+            for record in chunk {
+                let lane = spread.lane(&record);
+                unhandled.given(lane, record.offset);
+                parts[lane].push(record);
+            }
+            drop(unhandled);
+            for (sender, part) in senders.iter().zip(parts) {
+                if !part.is_empty() {
+                    let _ = sender.send(part);
+                }
+            }
+        }
+        // The lanes finish what they were given.
+        drop(senders);
+    };
+    let lanes = inputs.into_iter().enumerate().map(|(index, input)| {
+        let lane = Lane {
+            index,
+            tp: &tp,
+            held: &held,
+            shared: &shared,
+            ending: &ending,
+            unhandled: &unhandled,
+        };
+        lane.run(batch::Input::new(input))
+    });
+    let ((), stops) = tokio::join!(give_out, futures::future::join_all(lanes));
+    match stops.into_iter().flatten().next() {
+        // A new owner, or a resume, starts at the lowest offset not handled
+        // in any lane: the failed batch's first, or before it.
+        Some((why, first)) => End::Stopped {
+            why,
+            at: lock(&unhandled).position().unwrap_or(first),
+        },
+        None => End::Finished,
+    }
+}
+
+/// One lane of a partition (`lanes.rs`): its batches, one at a time.
+struct Lane<'a> {
+    index: usize,
+    tp: &'a TopicPartition,
+    held: &'a Held,
+    shared: &'a Shared,
+    ending: &'a CancellationToken,
+    unhandled: &'a Mutex<Unhandled>,
+}
+
+impl Lane<'_> {
+    /// Runs until the input closes, the partition ends, or a batch stops it
+    /// (then with the reason and the failed batch's first offset).
+    async fn run(self, mut input: batch::Input) -> Option<(Stop, i64)> {
+        let (tp, shared) = (self.tp, self.shared);
+        loop {
+            let batch_settings = shared.live().batch;
+            // At shutdown or revoke no new batch starts: what is queued stays
+            // uncommitted, for the next owner.
+            let next = tokio::select! {
+                biased;
+                () = self.ending.cancelled() => return None,
+                () = shared.shutdown.cancelled() => return None,
+                next = batch::next_batch(&mut input, &batch_settings) => next,
+            };
+            let (batch, reason) = next?;
+            // The batch's bytes count against `source.buffer_mb` until it is
+            // handled, however it ends.
+            let _release = self.held.batch(&batch);
+            let first_offset = batch.first().map_or(0, |r| r.offset);
+            let count = batch.len();
+            // Every log line of the batch's journey carries where it came from.
+            let span = tracing::info_span!("batch", topic = %tp.0, partition = tp.1, first = first_offset, records = count, flush = reason.as_str());
+            metrics::batch_flushed(reason.as_str(), count);
+            // One snapshot of the runtime settings for the whole batch: a
+            // `fcsink set` meanwhile applies from the next batch on, never to
+            // half of this one's requests or retries.
+            let live = shared.live();
+            // A panic while handling the batch (a bug in fcsink or in a target)
+            // stops this partition with the panic as its reason; the process
+            // and the other partitions go on.
+            let handled = std::panic::AssertUnwindSafe(handle_batch(batch, &live, shared))
+                .catch_unwind()
+                .instrument(span)
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic_message(panic.as_ref());
+                    tracing::error!(topic = %tp.0, partition = tp.1, panic = %message, "A batch's worker panicked");
+                    BatchEnd::Stop(Stop::Panic(message))
+                });
+            match handled {
+                BatchEnd::Handled => {
+                    let position = lock(self.unhandled).handled(self.index, count);
+                    if let Some(position) = position {
+                        source::store(&shared.consumer, tp, position);
+                    }
+                }
+                BatchEnd::Stop(why) => {
+                    // The other lanes start no new batch.
+                    self.ending.cancel();
+                    return Some((why, first_offset));
+                }
+                BatchEnd::Abandoned => return None,
+            }
         }
     }
+}
+
+/// The partition's unhandled offsets, whatever a panicking holder left.
+fn lock(unhandled: &Mutex<Unhandled>) -> std::sync::MutexGuard<'_, Unhandled> {
+    unhandled
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The text a panic was raised with.

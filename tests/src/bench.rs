@@ -192,6 +192,36 @@ pub async fn fill(
     ends
 }
 
+/// A connector on `topic`, sync FC, with `extra` TOML appended.
+pub fn config(
+    name: &str,
+    broker: &Broker,
+    emulator: &Emulator,
+    topic: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+name = "{name}"
+
+[source]
+bootstrap_servers = "{bootstrap}"
+topics = ["{topic}"]
+
+[target.fc]
+endpoint = "{endpoint}"
+service = "bench"
+function = "sink"
+send_mode = "sync"
+timeout_ms = 30000
+
+{extra}
+"#,
+        bootstrap = broker.bootstrap(),
+        endpoint = emulator.url(),
+    )
+}
+
 /// The CPU time process `pid` has used so far, user plus system, over all
 /// its threads (`utime + stime` in `/proc/<pid>/stat`); `None` once it is
 /// gone. Its resolution is a clock tick ([`clock_ticks`]).

@@ -629,6 +629,123 @@ async fn two_instances_share_one_request_budget_by_their_partitions() {
     );
 }
 
+/// One partition of 240 records over 12 keys, sent by a function that
+/// takes 300 ms, with `source.ordering = ordering` and 4 batches at once:
+/// the invocations, in the order they arrived.
+async fn one_partition_in_parallel(name: &str, ordering: &str) -> Vec<fc_emulator::Invocation> {
+    let (broker, emulator) = setup(name, 1).await;
+    emulator.inject(Fault::latency(Duration::from_millis(300)));
+    let records: Vec<(String, String)> = (0..240)
+        .map(|i| (format!("key-{}", i % 12), format!(r#"{{"n":{i}}}"#)))
+        .collect();
+    let produced: Vec<_> = records
+        .iter()
+        .map(|(key, value)| (Some(0), Some(key.as_bytes()), Some(value.as_bytes())))
+        .collect();
+    broker.produce(name, &produced).await;
+    let config = connector::config(
+        name,
+        &broker,
+        &emulator,
+        name,
+        "send_mode = \"sync\"",
+        "[batch]\nsize = 10\nlinger_ms = 50",
+    )
+    .replace(
+        "concurrency = 3",
+        &format!("concurrency = 4\nordering = \"{ordering}\""),
+    );
+    let running = Running::start(&config);
+    wait_committed(
+        &broker,
+        &format!("connect-{name}"),
+        name,
+        &BTreeMap::from([(0, 240)]),
+    )
+    .await;
+    running.stop().await.unwrap();
+    let distinct: BTreeSet<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
+    assert_eq!(distinct.len(), 240, "every record delivered");
+    emulator.invocations()
+}
+
+/// Pairs of invocations that were at the function at once: one arrived
+/// before the other's 300 ms were over.
+fn concurrent_pairs(
+    invocations: &[fc_emulator::Invocation],
+) -> Vec<(&fc_emulator::Invocation, &fc_emulator::Invocation)> {
+    let mut pairs = Vec::new();
+    // In the order they were answered.
+    for (i, earlier) in invocations.iter().enumerate() {
+        for later in &invocations[i + 1..] {
+            let gap = later
+                .received_at
+                .duration_since(earlier.received_at)
+                .or_else(|_| earlier.received_at.duration_since(later.received_at))
+                .unwrap_or_default();
+            if gap < Duration::from_millis(250) {
+                pairs.push((earlier, later));
+            }
+        }
+    }
+    pairs
+}
+
+fn keys_of(invocation: &fc_emulator::Invocation) -> BTreeSet<String> {
+    connector::records_of(invocation)
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_ordering_sends_batches_of_one_partition_at_once_and_keeps_each_key_in_order() {
+    let invocations = one_partition_in_parallel("by-key", "key").await;
+    let concurrent = concurrent_pairs(&invocations);
+    assert!(
+        concurrent.len() >= 6,
+        "batches of the one partition were in flight together: {} pairs",
+        concurrent.len()
+    );
+    for (earlier, later) in &concurrent {
+        let shared: Vec<String> = keys_of(earlier)
+            .intersection(&keys_of(later))
+            .cloned()
+            .collect();
+        assert!(
+            shared.is_empty(),
+            "keys {shared:?} were in two batches in flight at once"
+        );
+    }
+    // Each key's records in offset order, over all requests (those of one
+    // key were never at the function at once, so the order they were
+    // answered in is the order they were sent in).
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for record in invocations.iter().flat_map(connector::records_of) {
+        let key = record["key"].as_str().unwrap().to_string();
+        let offset = record["offset"].as_i64().unwrap();
+        if let Some(previous) = last.insert(key.clone(), offset) {
+            assert!(offset > previous, "{key}: offset {offset} after {previous}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_ordering_sends_batches_of_one_partition_as_fast_as_permits_allow() {
+    let invocations = one_partition_in_parallel("unordered", "none").await;
+    // 24 batches of 10, four at a time.
+    let concurrent = concurrent_pairs(&invocations);
+    assert!(
+        concurrent.len() >= 12,
+        "batches of the one partition were in flight together: {} pairs",
+        concurrent.len()
+    );
+    // Records are dealt a whole batch at a time (a fetch that splits a
+    // batch's records may make a short one).
+    let full = invocations.iter().filter(|i| records_per(i) == 10).count();
+    assert!(full >= 20, "{full} of {} requests full", invocations.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_policy_stop_pauses_only_the_failing_partition() {
     let (broker, emulator) = setup("stop", 3).await;

@@ -209,6 +209,22 @@ pub enum StartFrom {
     Timestamp(i64),
 }
 
+/// What order a partition's records reach the function in
+/// (`source.ordering`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOrder {
+    /// `"partition"`: one batch of a partition in flight at a time, every
+    /// record in offset order (the managed connector's behaviour).
+    Partition,
+    /// `"key"`: up to `source.concurrency` batches of a partition in flight
+    /// at once; records with one key are never in two of them and arrive
+    /// in offset order.
+    Key,
+    /// `"none"`: up to `source.concurrency` batches of a partition in
+    /// flight at once, in no order (AWS's queue mode).
+    Unordered,
+}
+
 /// The Kafka consumer's settings.
 #[derive(Debug, Clone)]
 pub struct SourceSettings {
@@ -220,6 +236,8 @@ pub struct SourceSettings {
     pub start_from: StartFrom,
     /// Batches handled at once (partitions in parallel).
     pub concurrency: usize,
+    /// Whether batches of one partition may be in flight at once.
+    pub ordering: RecordOrder,
     /// Bytes of consumed records that may wait for the workers, shared by
     /// the partitions; a partition whose share is full is paused.
     pub buffer_bytes: usize,

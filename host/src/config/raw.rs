@@ -31,6 +31,7 @@ pub struct RawSource {
     pub topic_regex: Option<String>,
     pub start_from: Option<String>,
     pub concurrency: Option<i64>,
+    pub ordering: Option<String>,
     pub buffer_mb: Option<i64>,
     pub instance_id: Option<String>,
     #[serde(default)]

@@ -99,30 +99,6 @@ async fn start_emulator(runtime: &tokio::runtime::Handle) -> Result<Emulator> {
     Ok(runtime.spawn(connector::emulator(|_| {})).await?)
 }
 
-/// A connector on `topic`, sync FC, with `extra` TOML appended.
-fn config(name: &str, broker: &Broker, emulator: &Emulator, topic: &str, extra: &str) -> String {
-    format!(
-        r#"
-name = "{name}"
-
-[source]
-bootstrap_servers = "{bootstrap}"
-topics = ["{topic}"]
-
-[target.fc]
-endpoint = "{endpoint}"
-service = "bench"
-function = "sink"
-send_mode = "sync"
-timeout_ms = 30000
-
-{extra}
-"#,
-        bootstrap = broker.bootstrap(),
-        endpoint = emulator.url(),
-    )
-}
-
 async fn pipelining(emulator_runtime: &tokio::runtime::Handle) -> Result<()> {
     println!(
         "\npipelining: sync FC, passthrough, batch {PIPELINE_BATCH}, {PIPELINE_PARTITIONS} \
@@ -168,7 +144,7 @@ async fn pipelining(emulator_runtime: &tokio::runtime::Handle) -> Result<()> {
         let extra = format!(
             "[batch]\nsize = {PIPELINE_BATCH}\nlinger_ms = 5\n[sandbox]\ncache_dir = \"\"\n"
         );
-        let config = config(&topic, &broker, &emulator, &topic, &extra).replace(
+        let config = bench::config(&topic, &broker, &emulator, &topic, &extra).replace(
             "[source]\n",
             &format!("[source]\nconcurrency = {concurrency}\n"),
         );
@@ -249,7 +225,7 @@ async fn memory(
         let extra = format!(
             "[batch]\nsize = {MEMORY_BATCH}\nlinger_ms = 50\n[sandbox]\ncache_dir = \"\"\n"
         );
-        let config = config(&name, &broker, &emulator, "backlog", &extra).replace(
+        let config = bench::config(&name, &broker, &emulator, "backlog", &extra).replace(
             "[source]\n",
             &format!("[source]\nconcurrency = {MEMORY_CONCURRENCY}\nbuffer_mb = {buffer_mb}\n"),
         );
@@ -317,7 +293,7 @@ async fn idle_rss(broker: &Broker, emulator: &Emulator, fcsink: &Path, dir: &Pat
     let extra = "[sandbox]\ncache_dir = \"\"\n";
     std::fs::write(
         &config_file,
-        config("idle", broker, emulator, "idle", extra),
+        bench::config("idle", broker, emulator, "idle", extra),
     )?;
     let log = dir.join("idle.log");
     let mut process = Process::start(&fcsink.display().to_string(), &config_file, log.clone());
@@ -386,7 +362,7 @@ async fn cold_start(emulator_runtime: &tokio::runtime::Handle, fcsink: &Path) ->
         let config_file = dir.path().join(format!("{name}.toml"));
         std::fs::write(
             &config_file,
-            config(name, &broker, &emulator, "start", &extra),
+            bench::config(name, &broker, &emulator, "start", &extra),
         )?;
         let log = dir.path().join(format!("{name}-{run}.log"));
         let spawned = Instant::now();

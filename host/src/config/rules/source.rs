@@ -63,6 +63,16 @@ pub(super) fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
         })?),
     };
     let concurrency = runtime::CONCURRENCY.read(raw.concurrency, DEFAULT_CONCURRENCY)?;
+    let ordering = one_of(
+        "source.ordering",
+        raw.ordering.as_deref(),
+        RecordOrder::Partition,
+        &[
+            ("partition", RecordOrder::Partition),
+            ("key", RecordOrder::Key),
+            ("none", RecordOrder::Unordered),
+        ],
+    )?;
     let buffer_mb: usize = int_in(
         "source.buffer_mb",
         raw.buffer_mb,
@@ -77,6 +87,7 @@ pub(super) fn source(raw: RawSource, base: &Path) -> Result<SourceSettings> {
         topics,
         start_from,
         concurrency,
+        ordering,
         buffer_bytes,
         instance_id,
         kafka,

@@ -409,6 +409,32 @@ fn http_headers_take_values_from_the_environment() {
 }
 
 #[test]
+fn ordering_is_partition_by_default_and_names_its_choices() {
+    let s = Settings::from_toml(EXAMPLE).unwrap();
+    assert_eq!(s.source.ordering, RecordOrder::Partition);
+    let s = Settings::from_toml(&with(
+        "concurrency = 6",
+        "concurrency = 6\nordering = \"key\"",
+    ))
+    .unwrap();
+    assert_eq!(s.source.ordering, RecordOrder::Key);
+    let s = Settings::from_toml(&with(
+        "concurrency = 6",
+        "concurrency = 6\nordering = \"none\"",
+    ))
+    .unwrap();
+    assert_eq!(s.source.ordering, RecordOrder::Unordered);
+    let err = error_of(&with(
+        "concurrency = 6",
+        "concurrency = 6\nordering = \"keys\"",
+    ));
+    assert!(
+        err.contains("`source.ordering`") && err.contains("partition, key, none"),
+        "{err}"
+    );
+}
+
+#[test]
 fn instance_id_sets_static_membership() {
     let s = Settings::from_toml(&with(
         "concurrency = 6",
