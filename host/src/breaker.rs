@@ -253,6 +253,7 @@ mod tests {
         Verdict::Delivered(Response {
             status: 200,
             body: Vec::new(),
+            duplicate: false,
         })
     }
 

@@ -90,6 +90,12 @@ impl DeadLetters {
         DeadLetters { writer, connector }
     }
 
+    /// The connector's name, which also names its requests
+    /// (`invoke::idempotency`).
+    pub fn connector(&self) -> &str {
+        &self.connector
+    }
+
     /// Writes each record with its reason and waits until Kafka has
     /// acknowledged every one.
     ///

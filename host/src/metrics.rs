@@ -22,6 +22,9 @@ static RECORDS_CONSUMED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_FILTERED: AtomicU64 = AtomicU64::new(0);
 static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
+/// `fcsink_duplicates_refused_total`: requests FC refused as tasks it
+/// already took (`delivery.idempotency = "fc_task_id"`).
+static DUPLICATES_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// `fcsink_concurrency_limit`: batches allowed in flight now.
 static CONCURRENCY_LIMIT: AtomicU64 = AtomicU64::new(0);
 /// `fcsink_circuit_open`: the circuit breaker holds requests.
@@ -130,9 +133,13 @@ pub fn transform_finished(elapsed: Duration, outcome: &str) {
 }
 
 /// An invocation attempt took `elapsed` and ended with `verdict`, counted by its status class
-/// (`2xx`, `function-error`, `4xx`, `5xx`, `error`).
+/// (`2xx`, `duplicate`, `function-error`, `4xx`, `5xx`, `error`); a refused
+/// duplicate is also counted in `fcsink_duplicates_refused_total`.
 pub fn invoke_attempt(verdict: &Verdict, elapsed: Duration) {
     INVOCATION_SECONDS.observe(elapsed);
+    if matches!(verdict, Verdict::Delivered(response) if response.duplicate) {
+        DUPLICATES_REFUSED.fetch_add(1, Ordering::Relaxed);
+    }
     count(
         "fcsink_invocations_total",
         &[("status", status_class(verdict))],
@@ -149,6 +156,7 @@ fn status_class(verdict: &Verdict) -> &'static str {
         | Verdict::TargetFailure(failure) => failure.status,
     };
     match status {
+        _ if matches!(verdict, Verdict::Delivered(response) if response.duplicate) => "duplicate",
         Some(200..=299) if matches!(verdict, Verdict::Delivered(_)) => "2xx",
         Some(200..=299) => "function-error",
         Some(400..=499) => "4xx",
@@ -289,6 +297,10 @@ const HELP: &[(&str, &str)] = &[
         "Records written to the dead-letter topic.",
     ),
     (
+        "fcsink_duplicates_refused_total",
+        "Requests FC refused as asynchronous tasks it already took (409): delivered by an earlier attempt.",
+    ),
+    (
         "fcsink_records_dead_lettered_by_code_total",
         "Records written to the dead-letter topic, by reason code.",
     ),
@@ -330,6 +342,7 @@ pub fn render() -> String {
         ("fcsink_records_filtered_total", &RECORDS_FILTERED),
         ("fcsink_records_delivered_total", &RECORDS_DELIVERED),
         ("fcsink_records_dead_lettered_total", &RECORDS_DEAD_LETTERED),
+        ("fcsink_duplicates_refused_total", &DUPLICATES_REFUSED),
     ] {
         let _ = writeln!(
             out,

@@ -193,6 +193,7 @@ mod tests {
         Verdict::Delivered(Response {
             status: 202,
             body: Vec::new(),
+            duplicate: false,
         })
     }
 

@@ -26,7 +26,8 @@ use crate::config::{FailurePolicy, RecordOrder, SendMode};
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::fleet::Live;
 use crate::format::Format;
-use crate::invoke::{Response, Target, Verdict};
+use crate::invoke::idempotency::RequestId;
+use crate::invoke::{Outgoing, Response, Target, Verdict};
 use crate::metrics;
 use crate::pipeline::budget::Held;
 use crate::produce;
@@ -338,9 +339,11 @@ async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
         };
         then!(fail(batch.sources(&encoded.too_large), reason, live, shared).await);
     }
-    for request in encoded.requests {
+    let origin = batch.origin(shared.dead_letters.connector());
+    for (index, request) in encoded.requests.into_iter().enumerate() {
         let records = request.records.collect();
-        then!(deliver(request.body.into(), records, batch, live, shared).await);
+        let id = origin.as_ref().map(|origin| RequestId::new(origin, index));
+        then!(deliver(request.body.into(), id, records, batch, live, shared).await);
     }
     BatchEnd::Handled
 }
@@ -348,9 +351,12 @@ async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
 /// Delivers one request carrying outputs `records` (`retry::deliver_records`):
 /// records a synchronous function reports failed are sent again, a request
 /// that keeps failing is split to find the records at fault, and what
-/// still fails is dead-lettered or stops the partition.
+/// still fails is dead-lettered or stops the partition. Every attempt of
+/// the request carries `id`; a request re-encoded from some of its records
+/// carries an ID of its own ([`RequestId::subset`]).
 async fn deliver(
     body: bytes::Bytes,
+    id: Option<RequestId>,
     records: Vec<usize>,
     batch: &InFlight,
     live: &Live,
@@ -366,6 +372,9 @@ async fn deliver(
     };
     let mut requests = Requests {
         first: Some(body),
+        sending: id.clone(),
+        root: id,
+        bodies: 0,
         batch,
         live,
         shared,
@@ -401,6 +410,12 @@ async fn deliver(
 struct Requests<'a> {
     /// The request as encoded, until it is first sent.
     first: Option<bytes::Bytes>,
+    /// The encoded request's ID.
+    root: Option<RequestId>,
+    /// The ID of the body being sent (and retried).
+    sending: Option<RequestId>,
+    /// Bodies re-encoded from some of the records so far.
+    bodies: u32,
     batch: &'a InFlight,
     live: &'a Live,
     shared: &'a Shared,
@@ -412,7 +427,17 @@ impl retry::Requests for Requests<'_> {
     fn body(&mut self, records: &[usize]) -> bytes::Bytes {
         // A part of the request, or a resend of the records an answer
         // failed, fits in one request.
-        self.first.take().unwrap_or_else(|| {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        // A new request, not a retry: a function deduplicating on the
+        // root's ID would drop it.
+        self.bodies = self.bodies.saturating_add(1);
+        self.sending = self
+            .root
+            .as_ref()
+            .map(|root| root.subset(self.bodies, records));
+        {
             let subset = self.batch.subset(records);
             let (max_records, max_bytes) = (self.live.batch.max_records, self.live.batch.max_bytes);
             let encoded = self.shared.format.encode(&subset, max_records, max_bytes);
@@ -423,7 +448,7 @@ impl retry::Requests for Requests<'_> {
                 .next()
                 .map(|r| r.body.into())
                 .unwrap_or_default()
-        })
+        }
     }
 
     async fn send(&self, body: bytes::Bytes) -> Verdict {
@@ -436,7 +461,12 @@ impl retry::Requests for Requests<'_> {
                 }
             }
             let started = Instant::now();
-            let verdict = shared.target.send(body.clone(), self.live.send_mode).await;
+            let request = Outgoing {
+                body: body.clone(),
+                mode: self.live.send_mode,
+                id: self.sending.clone(),
+            };
+            let verdict = shared.target.send(request).await;
             metrics::invoke_attempt(&verdict, started.elapsed());
             shared.chains.answered(verdict.is_throttling());
             verdict

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fcsink::config::{SendMode, Settings};
+use fcsink::config::Settings;
 use fcsink::fleet::config_topic::{self, Entry};
-use fcsink::invoke::{Response, Target, Verdict};
+use fcsink::invoke::{Outgoing, Response, Target, Verdict};
 use fcsink::ops::status;
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Running, wait_until};
@@ -77,14 +77,18 @@ impl FailsEachRecordOnce {
 }
 
 fn ok(body: Vec<u8>) -> Verdict {
-    Verdict::Delivered(Response { status: 200, body })
+    Verdict::Delivered(Response {
+        status: 200,
+        body,
+        duplicate: false,
+    })
 }
 
 struct Shared(Arc<FailsEachRecordOnce>);
 
 impl Target for Shared {
-    fn send(&self, body: bytes::Bytes, _mode: SendMode) -> BoxFuture<'_, Verdict> {
-        Box::pin(self.0.answer(body))
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.0.answer(request.body))
     }
 
     fn describe(&self) -> String {

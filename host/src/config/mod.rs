@@ -333,6 +333,10 @@ pub struct FcSettings {
     pub timeout: Duration,
     /// The longest answer read (`max_response_bytes`).
     pub max_response_bytes: usize,
+    /// Send each asynchronous request's ID as FC's task ID, so that FC
+    /// refuses a retry of a request it already took
+    /// (`delivery.idempotency = "fc_task_id"`).
+    pub task_ids: bool,
 }
 
 /// AWS Lambda settings.
@@ -406,6 +410,19 @@ pub enum FailurePolicy {
     Stop,
 }
 
+/// `delivery.idempotency`: whether FC deduplicates fcsink's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Idempotency {
+    /// Requests carry no task ID; a retry of a request FC took runs again.
+    #[default]
+    None,
+    /// Asynchronous FC requests carry their ID as the task ID
+    /// (`X-Fc-Stateful-Async-Invocation-Id`, FC 3.0 `x-fc-async-task-id`):
+    /// FC refuses a second request with the same ID (409), which fcsink
+    /// counts as delivered.
+    FcTaskId,
+}
+
 /// Retries, dead letters and the failure policy.
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -421,6 +438,8 @@ pub struct DeliverySettings {
     /// Split a request that keeps failing in halves to find the records at
     /// fault (synchronous targets with `failure_policy = "continue"`).
     pub bisect_on_error: bool,
+    /// What the requests' deterministic IDs are used for.
+    pub idempotency: Idempotency,
     /// Fewer batches in flight while the target throttles.
     pub adaptive_concurrency: bool,
     /// Requests per second over all instances, shared by partitions.

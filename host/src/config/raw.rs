@@ -131,6 +131,7 @@ pub struct RawDelivery {
     pub backoff_max_ms: Option<i64>,
     pub target_failure_timeout_ms: Option<i64>,
     pub bisect_on_error: Option<bool>,
+    pub idempotency: Option<String>,
     pub adaptive_concurrency: Option<bool>,
     pub breaker_failures: Option<i64>,
     pub max_requests_per_second: Option<i64>,

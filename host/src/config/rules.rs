@@ -36,12 +36,16 @@ type Result<T> = std::result::Result<T, ConfigError>;
 pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     let name = connector_name(&raw.name)?;
     let source = source(raw.source, base)?;
-    let (target, format) = target(raw.target, &name, &source)?;
+    let (mut target, format) = target(raw.target, &name, &source)?;
+    let delivery = delivery(raw.delivery, &name, &target)?;
+    if let TargetSettings::Fc(fc) = &mut target {
+        fc.task_ids = delivery.idempotency == Idempotency::FcTaskId;
+    }
     Ok(Settings {
         batch: batch(&raw.batch, &target)?,
         transforms: transforms(raw.transform, base)?,
         sandbox: sandbox(raw.sandbox)?,
-        delivery: delivery(raw.delivery, &name, &target)?,
+        delivery,
         operations: super::operations::validate(raw.operations)?,
         source,
         target,

@@ -106,6 +106,14 @@ impl Live {
                 if matches!(settings.target, TargetSettings::Http(_)) && mode == SendMode::Async {
                     return Err(ConfigError::invalid(key, "an HTTP target is always sync"));
                 }
+                if settings.delivery.idempotency == config::Idempotency::FcTaskId
+                    && mode == SendMode::Sync
+                {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "delivery.idempotency = \"fc_task_id\" needs async: FC deduplicates asynchronous tasks only",
+                    ));
+                }
                 // A request size left at its default follows the mode's limit.
                 let file_mode = settings.target.send_mode();
                 if settings.batch.max_bytes

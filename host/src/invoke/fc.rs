@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::credentials::{CredentialProvider, Credentials, RoleProvider};
 use super::reload::Reloading;
-use super::{Dialect, Failure, Target, Verdict, header_map, http_client};
+use super::{Dialect, Failure, Outgoing, Response, Target, Verdict, header_map, http_client};
 use crate::config::{FcApi, FcSettings, SendMode};
 
 /// Sends batches to one function.
@@ -79,8 +79,20 @@ impl FcTarget {
         }
     }
 
-    /// Invokes the function with `body` and classifies the answer.
-    async fn invoke(&self, body: bytes::Bytes, mode: SendMode) -> Verdict {
+    /// The task ID `request` carries, if any: only asynchronous requests,
+    /// and only with `delivery.idempotency = "fc_task_id"`.
+    fn task_id<'a>(&self, request: &'a Outgoing) -> Option<&'a str> {
+        match (&request.id, request.mode) {
+            (Some(id), SendMode::Async) if self.settings.task_ids => Some(id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Invokes the function with `request` and classifies the answer.
+    async fn invoke(&self, request: Outgoing) -> Verdict {
+        let task_id = self.task_id(&request);
+        let Outgoing { body, mode, .. } = &request;
+        let (body, mode) = (body.clone(), *mode);
         let credentials = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) => {
@@ -102,8 +114,10 @@ impl FcTarget {
             }
         };
         let headers = match &self.settings.api {
-            FcApi::V2 { .. } => self.fc2_headers(&credentials, now_http_date(), mode),
-            FcApi::V3 => self.fc3_headers(&credentials, &body, now_iso8601(), &nonce(), mode),
+            FcApi::V2 { .. } => self.fc2_headers(&credentials, now_http_date(), mode, task_id),
+            FcApi::V3 => {
+                self.fc3_headers(&credentials, &body, now_iso8601(), &nonce(), mode, task_id)
+            }
         };
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
@@ -121,6 +135,10 @@ impl FcTarget {
             .send()
             .await;
         let verdict = classify(result, self.settings.max_response_bytes).await;
+        let verdict = match task_id {
+            Some(_) => duplicate_refused(verdict),
+            None => verdict,
+        };
         if let Verdict::TargetFailure(failure) = &verdict
             && (failure.status == Some(403) || failure.code.starts_with("InvalidSecurityToken"))
         {
@@ -131,12 +149,14 @@ impl FcTarget {
         verdict
     }
 
-    /// FC 2.0 headers, `Authorization` last.
+    /// FC 2.0 headers, `Authorization` last. Every `x-fc-*` header is
+    /// signed, the task ID too, as the Go and Java SDKs sign it.
     fn fc2_headers(
         &self,
         credentials: &Credentials,
         date: String,
         mode: SendMode,
+        task_id: Option<&str>,
     ) -> Vec<(String, String)> {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -144,6 +164,9 @@ impl FcTarget {
         ];
         if mode == SendMode::Async {
             headers.push(("x-fc-invocation-type".into(), "Async".into()));
+        }
+        if let Some(id) = task_id {
+            headers.push((FC2_TASK_ID.into(), id.to_string()));
         }
         if let Some(account) = &self.settings.account_id {
             headers.push(("x-fc-account-id".into(), account.clone()));
@@ -166,7 +189,9 @@ impl FcTarget {
         headers
     }
 
-    /// FC 3.0 headers, signed like the Go and Java SDKs (host, content-type, x-acs-*).
+    /// FC 3.0 headers, signed like the Go and Java SDKs (host, content-type,
+    /// x-acs-*): `x-fc-invocation-type` and the task ID go unsigned, as
+    /// they do from those SDKs.
     fn fc3_headers(
         &self,
         credentials: &Credentials,
@@ -174,6 +199,7 @@ impl FcTarget {
         date: String,
         nonce: &str,
         mode: SendMode,
+        task_id: Option<&str>,
     ) -> Vec<(String, String)> {
         let host = match self.settings.endpoint.port() {
             Some(port) => format!(
@@ -207,6 +233,9 @@ impl FcTarget {
                 SendMode::Sync => "Sync".into(),
             },
         ));
+        if let Some(id) = task_id {
+            headers.push((FC3_TASK_ID.into(), id.to_string()));
+        }
         if let Some(token) = credentials.security_token() {
             headers.push((
                 "x-acs-accesskey-id".into(),
@@ -237,13 +266,47 @@ impl FcTarget {
 }
 
 impl Target for FcTarget {
-    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict> {
-        Box::pin(self.invoke(body, mode))
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.invoke(request))
     }
 
     fn describe(&self) -> String {
         self.name()
     }
+}
+
+/// FC 2.0's task-ID header (FC "Task deduplication"; the Go SDK's
+/// `WithStatefulAsyncInvocationID`).
+pub const FC2_TASK_ID: &str = "x-fc-stateful-async-invocation-id";
+
+/// FC 3.0's task-ID header (`InvokeFunctionHeaders.x_fc_async_task_id`).
+pub const FC3_TASK_ID: &str = "x-fc-async-task-id";
+
+/// An answer to a request that carried a task ID: FC refuses a task ID it
+/// already took with 409, and that request's records were delivered by the
+/// first. FC 2.0 names the error `StatefulAsyncInvocationAlreadyExists`;
+/// FC 3.0's code is not documented, so any `…AlreadyExists` code (FC's
+/// naming for its 409s) or a 409 without a code counts. Other 409s keep
+/// their classification.
+fn duplicate_refused(verdict: Verdict) -> Verdict {
+    match &verdict {
+        Verdict::Reject(failure) | Verdict::TargetFailure(failure)
+            if failure.status == Some(409) && is_duplicate_code(&failure.code) =>
+        {
+            tracing::info!(code = %failure.code, "FC refused a task it already took; its records are delivered");
+            Verdict::Delivered(Response {
+                status: 409,
+                body: Vec::new(),
+                duplicate: true,
+            })
+        }
+        _ => verdict,
+    }
+}
+
+/// The error codes of FC's duplicate-task answer (see [`duplicate_refused`]).
+fn is_duplicate_code(code: &str) -> bool {
+    code.ends_with("AlreadyExists") || code == "http-409"
 }
 
 fn now_http_date() -> String {

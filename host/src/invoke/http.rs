@@ -3,8 +3,8 @@
 
 use futures::future::BoxFuture;
 
-use super::{Dialect, Target, Verdict, header_map, http_client};
-use crate::config::{HttpSettings, SendMode};
+use super::{Dialect, IDEMPOTENCY_KEY, Outgoing, Target, Verdict, header_map, http_client};
+use crate::config::HttpSettings;
 
 /// A generic endpoint has no function-error header and no error schema.
 pub(crate) const HTTP: Dialect = Dialect {
@@ -49,14 +49,21 @@ impl HttpTarget {
 
 impl Target for HttpTarget {
     /// Always synchronous: the endpoint's answer is the function's
-    /// (`send_mode = "async"` is refused for HTTP targets).
-    fn send(&self, body: bytes::Bytes, _mode: SendMode) -> BoxFuture<'_, Verdict> {
+    /// (`send_mode = "async"` is refused for HTTP targets). The request's ID
+    /// goes in `Idempotency-Key`, over a configured one of that name.
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
         Box::pin(async move {
+            let mut headers = self.headers.clone();
+            if let Some(id) = &request.id
+                && let Ok(value) = reqwest::header::HeaderValue::from_str(id.as_str())
+            {
+                headers.insert(IDEMPOTENCY_KEY, value);
+            }
             let result = self
                 .http
                 .post(self.url.clone())
-                .headers(self.headers.clone())
-                .body(body)
+                .headers(headers)
+                .body(request.body)
                 .send()
                 .await;
             super::classify(result, &HTTP, self.max_response_bytes).await

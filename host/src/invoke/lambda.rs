@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::aws_credentials::AwsCredentials;
 use super::reload::Reloading;
-use super::{Dialect, Target, Verdict, header_map, http_client};
+use super::{Dialect, IDEMPOTENCY_KEY, Outgoing, Target, Verdict, header_map, http_client};
 use crate::config::{LambdaSettings, SendMode};
 
 /// How Lambda reports errors.
@@ -68,19 +68,24 @@ impl LambdaTarget {
         })
     }
 
-    /// The request's headers, signed at `amz_date`.
+    /// The request's headers, signed at `amz_date`. `Idempotency-Key` is
+    /// signed like every header botocore sends (only its blacklist is not).
     fn headers(
         &self,
         credentials: &AwsCredentials,
         body: &[u8],
         amz_date: &str,
         mode: SendMode,
+        id: Option<&str>,
     ) -> Vec<(String, String)> {
         let invocation_type = match mode {
             SendMode::Sync => "RequestResponse",
             SendMode::Async => "Event",
         };
-        let unsigned = [("X-Amz-Invocation-Type", invocation_type)];
+        let mut unsigned = vec![("X-Amz-Invocation-Type", invocation_type)];
+        if let Some(id) = id {
+            unsigned.push((IDEMPOTENCY_KEY, id));
+        }
         let query: Vec<(&str, &str)> = self
             .settings
             .qualifier
@@ -117,13 +122,16 @@ impl LambdaTarget {
             .collect()
     }
 
-    async fn invoke(&self, body: bytes::Bytes, mode: SendMode) -> Verdict {
+    async fn invoke(&self, request: Outgoing) -> Verdict {
+        let Outgoing { body, mode, id } = request;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         let credentials = self.credentials.get();
-        let headers = self.headers(&credentials, &body, &fcsink_sign::sigv4_amz_date(now), mode);
+        let amz_date = fcsink_sign::sigv4_amz_date(now);
+        let id = id.as_ref().map(|id| id.as_str());
+        let headers = self.headers(&credentials, &body, &amz_date, mode, id);
         let mut url = self.settings.endpoint.clone();
         url.set_path(&self.path);
         if let Some(qualifier) = &self.settings.qualifier {
@@ -148,8 +156,8 @@ impl LambdaTarget {
 }
 
 impl Target for LambdaTarget {
-    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict> {
-        Box::pin(self.invoke(body, mode))
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
+        Box::pin(self.invoke(request))
     }
 
     /// `lambda:<function>[:<qualifier>]`.
@@ -221,6 +229,7 @@ mod tests {
             b"[]",
             "20261123T040000Z",
             SendMode::Async,
+            None,
         );
         assert_eq!(header(&headers, "X-Amz-Invocation-Type"), "Event");
         assert_eq!(header(&headers, "X-Amz-Security-Token"), "token");
@@ -257,5 +266,31 @@ mod tests {
         };
         assert!(verify(b"[]"));
         assert!(!verify(b"[1]"));
+    }
+
+    /// `Idempotency-Key` is signed as botocore signs any header it sends
+    /// (everything but its blacklist), so the function sees a key nobody
+    /// on the way changed.
+    #[test]
+    fn the_idempotency_key_is_signed_like_any_other_header() {
+        let credentials = AwsCredentials::new("AKIDEXAMPLE".into(), "secret".into(), None);
+        let target =
+            LambdaTarget::with_credentials(settings("fn", None, SendMode::Sync), credentials)
+                .unwrap();
+        let headers = target.headers(
+            &target.credentials.get(),
+            b"[]",
+            "20261123T040000Z",
+            SendMode::Sync,
+            Some("fcsink_a"),
+        );
+        assert_eq!(header(&headers, "Idempotency-Key"), "fcsink_a");
+        let authorization = header(&headers, "Authorization");
+        assert!(
+            authorization.contains(
+                "SignedHeaders=host;idempotency-key;x-amz-date;x-amz-invocation-type, Signature="
+            ),
+            "{authorization}"
+        );
     }
 }

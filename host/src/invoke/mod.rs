@@ -13,6 +13,7 @@ mod capped;
 pub mod credentials;
 pub mod fc;
 pub mod http;
+pub mod idempotency;
 mod ini;
 pub mod lambda;
 pub mod partial;
@@ -112,21 +113,54 @@ impl Verdict {
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    /// HTTP status (200 or 202).
+    /// HTTP status (200 or 202; 409 for a refused duplicate).
     pub status: u16,
     /// The function's result (sync mode); empty for async.
     pub body: Vec<u8>,
+    /// FC refused the request as a task it already took (409): the records
+    /// were delivered by an earlier attempt.
+    pub duplicate: bool,
 }
+
+/// One request to send: what every target needs to know of it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The body. `Bytes` so that retries resend the same buffer without
+    /// copying it.
+    pub body: bytes::Bytes,
+    /// Synchronous or not. It comes with each request, so `fcsink set
+    /// send_mode=…` changes the next batch, never one half-sent.
+    pub mode: SendMode,
+    /// The request's deterministic ID ([`idempotency`]): the same on every
+    /// retry of this request. FC sends it as the task ID when
+    /// `delivery.idempotency = "fc_task_id"`; Lambda and HTTP always send it
+    /// as `Idempotency-Key`.
+    pub id: Option<idempotency::RequestId>,
+}
+
+impl Outgoing {
+    /// A request without an ID.
+    pub fn new(body: bytes::Bytes, mode: SendMode) -> Outgoing {
+        Outgoing {
+            body,
+            mode,
+            id: None,
+        }
+    }
+}
+
+/// The header Lambda and HTTP requests carry the request's ID in, the name
+/// of the IETF draft (`draft-ietf-httpapi-idempotency-key-header`) and of
+/// Stripe's and AWS Powertools' conventions.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// A function fcsink invokes: one module per service, each sending a body
 /// and classifying the answer. Retries, dead letters and commits are the
 /// pipeline's, the same for every target.
 pub trait Target: Send + Sync {
-    /// Sends one body, invoking the function synchronously or not as `mode`
-    /// says, and classifies the answer. `Bytes` so that retries resend the
-    /// same buffer without copying it. The mode comes with each request, so
-    /// `fcsink set send_mode=…` changes the next batch, never one half-sent.
-    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict>;
+    /// Sends one request, invoking the function synchronously or not as its
+    /// mode says, and classifies the answer.
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict>;
 
     /// Names the target in logs and dead-letter headers.
     fn describe(&self) -> String;
@@ -215,7 +249,11 @@ pub(crate) async fn classify(
     let message =
         || scrub::scrub(&field(&body, dialect.message_fields).unwrap_or_else(|| lossy(&body)));
     match (status, function_error) {
-        (200..=299, None) => Verdict::Delivered(Response { status, body }),
+        (200..=299, None) => Verdict::Delivered(Response {
+            status,
+            body,
+            duplicate: false,
+        }),
         (200..=299, Some(error_type)) => Verdict::Retry {
             failure: Failure {
                 code: dialect

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::dlq::{Reason, Stage};
+use crate::invoke::idempotency::BatchOrigin;
 use crate::invoke::partial::{self, Report};
 use crate::retry::Settled;
 use crate::transform::{Record, Transformed};
@@ -94,6 +95,24 @@ impl InFlight {
                 why,
             },
         }
+    }
+
+    /// What names the batch's requests: its topic, partition and the first
+    /// and last source offset behind its outputs (the same batch through
+    /// the same plugins gives the same); `None` without outputs.
+    pub(crate) fn origin<'a>(&'a self, connector: &'a str) -> Option<BatchOrigin<'a>> {
+        let sources: Vec<&Record> = (0..self.outputs().len())
+            .map(|i| self.source_of(i))
+            .collect();
+        let first = sources.first()?;
+        let offsets = sources.iter().map(|r| r.offset);
+        Some(BatchOrigin {
+            connector,
+            topic: &first.topic,
+            partition: first.partition,
+            first_offset: offsets.clone().min()?,
+            last_offset: offsets.max()?,
+        })
     }
 
     /// The source record behind output `index`.

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fcsink::config::{SendMode, Settings};
-use fcsink::invoke::{Response, Target, Verdict};
+use fcsink::config::Settings;
+use fcsink::invoke::{Outgoing, Response, Target, Verdict};
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Running, free_port, http_get, wait_until};
 use futures::future::BoxFuture;
@@ -22,9 +22,9 @@ struct PanicsOnPartitionZero {
 }
 
 impl Target for PanicsOnPartitionZero {
-    fn send(&self, body: bytes::Bytes, _mode: SendMode) -> BoxFuture<'_, Verdict> {
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
         Box::pin(async move {
-            let records: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            let records: Vec<serde_json::Value> = serde_json::from_slice(&request.body).unwrap();
             let positions: Vec<(i64, i64)> = records
                 .iter()
                 .map(|r| {
@@ -41,6 +41,7 @@ impl Target for PanicsOnPartitionZero {
             Verdict::Delivered(Response {
                 status: 202,
                 body: Vec::new(),
+                duplicate: false,
             })
         })
     }
@@ -108,8 +109,8 @@ async fn a_panicking_worker_stops_only_its_partition_with_the_panic_as_reason() 
 struct Shared(std::sync::Arc<PanicsOnPartitionZero>);
 
 impl Target for Shared {
-    fn send(&self, body: bytes::Bytes, mode: SendMode) -> BoxFuture<'_, Verdict> {
-        self.0.send(body, mode)
+    fn send(&self, request: Outgoing) -> BoxFuture<'_, Verdict> {
+        self.0.send(request)
     }
 
     fn describe(&self) -> String {

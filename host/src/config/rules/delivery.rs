@@ -57,7 +57,9 @@ pub(super) fn delivery(
         None if lambda && sync => Some(format!("success-{name}")),
         None => None,
     };
+    let idempotency = idempotency(raw.idempotency.as_deref(), target)?;
     Ok(DeliverySettings {
+        idempotency,
         retries: runtime::DELIVERY_RETRIES.read(raw.retries, DEFAULT_RETRIES)?,
         target_failure_timeout: Duration::from_millis(int_in(
             "delivery.target_failure_timeout_ms",
@@ -135,4 +137,38 @@ pub(super) fn failure_policy(raw: &RawDelivery, lambda: bool) -> Result<(Failure
             ))
         }
     }
+}
+
+/// `delivery.idempotency`: `fc_task_id` needs FC in async mode, the only
+/// invocation FC deduplicates; Lambda and HTTP requests carry their ID as
+/// `Idempotency-Key` whatever it says.
+fn idempotency(value: Option<&str>, target: &TargetSettings) -> Result<Idempotency> {
+    const FIELD: &str = "delivery.idempotency";
+    let idempotency = one_of(
+        FIELD,
+        value,
+        Idempotency::None,
+        &[
+            ("none", Idempotency::None),
+            ("fc_task_id", Idempotency::FcTaskId),
+        ],
+    )?;
+    if idempotency == Idempotency::FcTaskId {
+        match target {
+            TargetSettings::Fc(fc) if fc.send_mode == SendMode::Async => {}
+            TargetSettings::Fc(_) => {
+                return Err(ConfigError::invalid(
+                    FIELD,
+                    "\"fc_task_id\" needs target.fc.send_mode = \"async\": FC deduplicates asynchronous tasks only",
+                ));
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    FIELD,
+                    "\"fc_task_id\" needs the FC target ([target.fc]); Lambda and HTTP requests always carry their ID as Idempotency-Key",
+                ));
+            }
+        }
+    }
+    Ok(idempotency)
 }

@@ -159,6 +159,8 @@ pub(super) fn fc_settings(raw: RawFc, name: &str) -> Result<FcSettings> {
             raw.max_response_bytes,
             FC_DEFAULT_MAX_RESPONSE_BYTES,
         )?,
+        // Set from `delivery.idempotency` once it is read.
+        task_ids: false,
     })
 }
 

@@ -24,6 +24,7 @@ fn settings(api: FcApi, qualifier: &str, send_mode: SendMode, account: Option<&s
         role: None,
         timeout: Duration::from_secs(5),
         max_response_bytes: 1 << 20,
+        task_ids: false,
     }
 }
 
@@ -56,6 +57,7 @@ fn fc2_async_request_is_signed_like_the_official_sdk() {
         &Credentials::new(KEY_ID.into(), SECRET.into(), None),
         "Mon, 23 Nov 2026 04:00:00 GMT".into(),
         SendMode::Async,
+        None,
     );
     assert_eq!(header(&headers, "x-fc-invocation-type"), "Async");
     assert_eq!(
@@ -76,7 +78,12 @@ fn fc2_sync_request_with_sts_token_is_signed_like_the_official_sdk() {
         sts.clone(),
     )
     .unwrap();
-    let headers = target.fc2_headers(&sts, "Mon, 23 Nov 2026 04:00:00 GMT".into(), SendMode::Sync);
+    let headers = target.fc2_headers(
+        &sts,
+        "Mon, 23 Nov 2026 04:00:00 GMT".into(),
+        SendMode::Sync,
+        None,
+    );
     assert!(
         !headers.iter().any(|(k, _)| k == "x-fc-invocation-type"),
         "sync sends no invocation type, like the managed connector"
@@ -105,6 +112,7 @@ fn fc3_request_is_signed_like_the_official_sdk() {
         "2026-11-23T04:00:00Z".into(),
         "0123456789abcdef0123456789abcdef",
         SendMode::Async,
+        None,
     );
     assert_eq!(
         header(&headers, "x-acs-content-sha256"),
@@ -134,11 +142,132 @@ fn fc3_request_with_sts_token_is_signed_like_the_official_sdk() {
         "2026-11-23T04:00:00Z".into(),
         "0123456789abcdef0123456789abcdef",
         SendMode::Async,
+        None,
     );
     assert_eq!(
         header(&headers, "authorization"),
         "ACS3-HMAC-SHA256 Credential=STS.TmpKeyId,SignedHeaders=content-type;host;x-acs-accesskey-id;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version,Signature=13c1f60ac277111edec299f762183f640e5ef6ac9278de4a71d1b71b1066fe99"
     );
+}
+
+/// The task ID is an `x-fc-*` header: FC 2.0 signs it among the
+/// canonicalized headers, sorted by name, as the Go and Java SDKs do.
+#[test]
+fn fc2_task_id_is_signed_among_the_fc_headers() {
+    let credentials = Credentials::new(KEY_ID.into(), SECRET.into(), None);
+    let target = FcTarget::with_credentials(
+        settings(v2(), "LATEST", SendMode::Async, Some("1234567890123456")),
+        credentials.clone(),
+    )
+    .unwrap();
+    let date = "Mon, 23 Nov 2026 04:00:00 GMT";
+    let headers = target.fc2_headers(&credentials, date.into(), SendMode::Async, Some("fcsink_a"));
+    assert_eq!(header(&headers, FC2_TASK_ID), "fcsink_a");
+    let string_to_sign = format!(
+        "POST\n\napplication/json\n{date}\nx-fc-account-id:1234567890123456\n\
+         x-fc-invocation-type:Async\nx-fc-stateful-async-invocation-id:fcsink_a\n{}",
+        target.path
+    );
+    assert_eq!(
+        header(&headers, "authorization"),
+        format!(
+            "FC {KEY_ID}:{}",
+            fcsink_sign::fc2_signature(SECRET, &string_to_sign)
+        )
+    );
+}
+
+/// FC 3.0's task ID is not an `x-acs-*` header: the Go, Java and TS SDKs
+/// leave it out of `SignedHeaders`, so the signature is the one without it.
+#[test]
+fn fc3_task_id_is_sent_unsigned_like_the_go_sdk() {
+    let credentials = Credentials::new(KEY_ID.into(), SECRET.into(), None);
+    let target = FcTarget::with_credentials(
+        settings(FcApi::V3, "LATEST", SendMode::Async, None),
+        credentials.clone(),
+    )
+    .unwrap();
+    let sign = |task_id| {
+        target.fc3_headers(
+            &credentials,
+            BODY,
+            "2026-11-23T04:00:00Z".into(),
+            "0123456789abcdef0123456789abcdef",
+            SendMode::Async,
+            task_id,
+        )
+    };
+    let with = sign(Some("fcsink_a"));
+    assert_eq!(header(&with, FC3_TASK_ID), "fcsink_a");
+    assert_eq!(
+        header(&with, "authorization"),
+        header(&sign(None), "authorization")
+    );
+}
+
+#[test]
+fn the_task_id_goes_only_with_fc_task_id_and_async() {
+    let credentials = Credentials::new(KEY_ID.into(), SECRET.into(), None);
+    let id = crate::invoke::idempotency::RequestId::new(
+        &crate::invoke::idempotency::BatchOrigin {
+            connector: "c",
+            topic: "t",
+            partition: 0,
+            first_offset: 0,
+            last_offset: 1,
+        },
+        0,
+    );
+    let request = |mode| Outgoing {
+        body: bytes::Bytes::new(),
+        mode,
+        id: Some(id.clone()),
+    };
+    let mut with_ids = settings(v2(), "LATEST", SendMode::Async, None);
+    with_ids.task_ids = true;
+    let target = FcTarget::with_credentials(with_ids, credentials.clone()).unwrap();
+    assert_eq!(target.task_id(&request(SendMode::Async)), Some(id.as_str()));
+    assert_eq!(target.task_id(&request(SendMode::Sync)), None);
+    let without =
+        FcTarget::with_credentials(settings(v2(), "LATEST", SendMode::Async, None), credentials)
+            .unwrap();
+    assert_eq!(without.task_id(&request(SendMode::Async)), None);
+}
+
+#[test]
+fn a_409_already_exists_is_a_refused_duplicate_and_other_409s_are_not() {
+    let duplicate = |code: &str| {
+        Verdict::Reject(Failure {
+            code: code.into(),
+            message: String::new(),
+            status: Some(409),
+        })
+    };
+    for code in [
+        "StatefulAsyncInvocationAlreadyExists",
+        "AsyncTaskAlreadyExists",
+        "http-409",
+    ] {
+        assert!(
+            matches!(
+                duplicate_refused(duplicate(code)),
+                Verdict::Delivered(Response {
+                    status: 409,
+                    duplicate: true,
+                    ..
+                })
+            ),
+            "{code}"
+        );
+    }
+    let other = duplicate("ConcurrentUpdateError");
+    assert_eq!(duplicate_refused(other.clone()), other);
+    let not_409 = Verdict::Reject(Failure {
+        code: "StatefulAsyncInvocationAlreadyExists".into(),
+        message: String::new(),
+        status: Some(400),
+    });
+    assert_eq!(duplicate_refused(not_409.clone()), not_409);
 }
 
 fn response(
