@@ -13,7 +13,8 @@
 //! `{"type":"function_error","error_message":"boom","body_contains":"poison"}`,
 //! `{"type":"batch_item_failures","value_contains":"poison"}`,
 //! `{"type":"redirect","status":302,"location":"http://elsewhere/"}`,
-//! `{"type":"rate_limit","per_second":50}` or `{"type":"latency","ms":200}`.
+//! `{"type":"rate_limit","per_second":50}`, `{"type":"answer_lost","status":503}` or
+//! `{"type":"latency","ms":200}`.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -124,6 +125,14 @@ pub enum FaultKind {
         /// Invocations admitted per second.
         per_second: u32,
     },
+    /// The function runs (the invocation is recorded as executed and, with
+    /// asynchronous tasks on, its task ID is taken), but the caller gets
+    /// `status` with the API's error: an answer lost on its way back, which
+    /// the caller can only retry.
+    AnswerLost {
+        /// The status the caller sees, e.g. 503.
+        status: u16,
+    },
     /// Wait this many milliseconds before answering.
     Latency {
         /// The delay.
@@ -181,6 +190,12 @@ impl Fault {
         Self::new(FaultKind::Latency { ms })
     }
 
+    /// Every matching invocation runs the function, then answers `status` (the answer
+    /// was lost).
+    pub fn answer_lost(status: u16) -> Self {
+        Self::new(FaultKind::AnswerLost { status })
+    }
+
     /// Invocations beyond `per_second` in any second are throttled (429).
     pub fn rate_limit(per_second: u32) -> Self {
         Self::new(FaultKind::RateLimit { per_second })
@@ -221,7 +236,9 @@ impl Fault {
     /// Checks what cannot be expressed in the types: a status must be 100..=599.
     pub fn validate(&self) -> Result<(), String> {
         match self.kind {
-            FaultKind::Status { status, .. } if !(100..=599).contains(&status) => {
+            FaultKind::Status { status, .. } | FaultKind::AnswerLost { status }
+                if !(100..=599).contains(&status) =>
+            {
                 Err(format!("status {status} is not an HTTP status"))
             }
             FaultKind::Redirect { status, .. } if !(300..=399).contains(&status) => {
@@ -240,6 +257,28 @@ impl Fault {
 
     fn fails(&self) -> bool {
         !matches!(self.kind, FaultKind::Latency { .. })
+    }
+}
+
+/// Whether the function runs under `failure`: not when a status, a
+/// redirect or a throttle answers instead of it.
+pub fn runs_function(failure: Option<&FaultKind>) -> bool {
+    !matches!(
+        failure,
+        Some(FaultKind::Status { .. } | FaultKind::Redirect { .. } | FaultKind::RateLimit { .. })
+    )
+}
+
+/// `failure` as the reply a caller sees: a lost answer is the status it
+/// was replaced with.
+pub fn as_seen(failure: Option<FaultKind>) -> Option<FaultKind> {
+    match failure {
+        Some(FaultKind::AnswerLost { status }) => Some(FaultKind::Status {
+            status,
+            retry_after_secs: None,
+            error_code: None,
+        }),
+        other => other,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::auth::{self, query_pairs};
 use crate::batch_items;
 use crate::body::{self, BodyError};
 use crate::error::{ApiError, ErrorShape};
-use crate::faults::FaultKind;
+use crate::faults::{self, Decision, FaultKind};
 use crate::invocations::{Api, Invocation, InvocationType};
 use crate::log;
 use crate::request_id::RequestId;
@@ -106,14 +106,39 @@ async fn invoke(
         auth::verify_fc3_body(&parts.headers, &body)?;
     }
 
+    let task = task_id(&parts.headers, target.api)?;
+
     state
         .fc_started
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let decision = state.faults.decide(&body);
+    // Taken before the function runs, so that a concurrent copy is refused.
+    let taken = match &task {
+        Some(task) if invocation_type == InvocationType::Async => take_task(state, &target, task),
+        _ => None,
+    };
+    let (decision, refused) = match &taken {
+        Some(TaskSlot::Refused) => (Decision::default(), true),
+        _ => (state.faults.decide(&body), false),
+    };
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
-    let outcome = Outcome::of(decision.failure, invocation_type, target.api, &body);
+    let executed = !refused && faults::runs_function(decision.failure.as_ref());
+    if let Some(TaskSlot::Taken(key)) = taken
+        && !executed
+    {
+        // FC did not take the task (a status answered for it): it may come again.
+        release_task(state, &key);
+    }
+    let mut outcome = Outcome::of(
+        faults::as_seen(decision.failure),
+        invocation_type,
+        target.api,
+        &body,
+    );
+    if refused {
+        outcome = Outcome::duplicate(target.api, task.as_deref().unwrap_or_default());
+    }
     if !state.quiet {
         if outcome.error.is_some() {
             log::injected_failure(id, outcome.status);
@@ -139,6 +164,7 @@ async fn invoke(
             || outcome.error_type.is_some()
             || outcome.items_failed
             || outcome.raw.is_some(),
+        executed,
     });
     Ok(outcome.into_response(id))
 }
@@ -181,7 +207,13 @@ impl Outcome {
             raw: None,
         };
         match failure {
-            None | Some(FaultKind::Latency { .. } | FaultKind::RateLimit { .. }) => {}
+            // A lost answer comes here as its status (`faults::as_seen`).
+            None
+            | Some(
+                FaultKind::Latency { .. }
+                | FaultKind::RateLimit { .. }
+                | FaultKind::AnswerLost { .. },
+            ) => {}
             Some(FaultKind::Status {
                 status,
                 retry_after_secs,
@@ -236,6 +268,29 @@ impl Outcome {
         outcome
     }
 
+    /// 409: the task ID was taken before, so the request is not run.
+    fn duplicate(api: Api, task: &str) -> Self {
+        let (code, shape) = match api {
+            Api::Fc3 => (DUPLICATE_TASK_CODES[1], ErrorShape::Fc3),
+            _ => (DUPLICATE_TASK_CODES[0], ErrorShape::Fc2),
+        };
+        Self {
+            status: StatusCode::CONFLICT.as_u16(),
+            error: Some(
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    code,
+                    format!("the asynchronous task '{task}' already exists"),
+                )
+                .with_shape(shape),
+            ),
+            error_type: None,
+            json_body: None,
+            items_failed: false,
+            raw: None,
+        }
+    }
+
     fn into_response(self, id: &str) -> Response {
         if let Some(raw) = self.raw {
             return raw;
@@ -262,6 +317,82 @@ impl Outcome {
         response
     }
 }
+
+/// Whether an async request's task ID is new.
+enum TaskSlot {
+    /// Taken now, under this key.
+    Taken((String, String, String)),
+    /// Taken before: FC refuses the request.
+    Refused,
+}
+
+/// With asynchronous tasks on, takes `task` for the function, or says it was
+/// taken before; `None` with them off.
+fn take_task(state: &Shared, target: &Target, task: &str) -> Option<TaskSlot> {
+    if !state.async_tasks.load(std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
+    let key = (
+        target.service.clone().unwrap_or_default(),
+        target.function.clone(),
+        task.to_owned(),
+    );
+    let mut taken = lock(&state.task_ids);
+    Some(if taken.insert(key.clone()) {
+        TaskSlot::Taken(key)
+    } else {
+        TaskSlot::Refused
+    })
+}
+
+fn release_task(state: &Shared, key: &(String, String, String)) {
+    lock(&state.task_ids).remove(key);
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// FC 2.0's task-ID header.
+pub const FC2_TASK_ID: &str = "x-fc-stateful-async-invocation-id";
+/// FC 3.0's task-ID header.
+pub const FC3_TASK_ID: &str = "x-fc-async-task-id";
+
+/// The task ID of the request, in the header of its API; 400
+/// `InvalidArgument` when it breaks FC's rule (a letter or `_`, then
+/// letters, digits, `_` and `-`, at most 128 characters).
+fn task_id(headers: &HeaderMap, api: Api) -> Result<Option<String>, ApiError> {
+    let name = match api {
+        Api::Fc3 => FC3_TASK_ID,
+        _ => FC2_TASK_ID,
+    };
+    let Some(id) = auth::header(headers, name) else {
+        return Ok(None);
+    };
+    let mut bytes = id.bytes();
+    let valid = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && id.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(Some(id.to_owned()))
+    } else {
+        Err(ApiError::invalid_argument(format!(
+            "{name} '{id}' is invalid: it must start with a letter or '_', contain only letters, digits, '_' and '-', and be at most 128 characters"
+        )))
+    }
+}
+
+/// FC 2.0's code for a task ID already taken (seen in public programs
+/// that call FC; FC 3.0's is not documented, so the emulator uses the same
+/// naming for it).
+pub const DUPLICATE_TASK_CODES: [&str; 2] = [
+    "StatefulAsyncInvocationAlreadyExists",
+    "AsyncTaskAlreadyExists",
+];
 
 /// FC's error code and message for a status an injected fault answers with.
 fn fault_error(status: StatusCode) -> (&'static str, &'static str) {

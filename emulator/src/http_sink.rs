@@ -57,7 +57,12 @@ pub async fn invoke(
         .get(header::CONTENT_TYPE)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
-    let (response, failed) = reply(decision.failure, &body, content_type);
+    let executed = crate::faults::runs_function(decision.failure.as_ref());
+    let (response, failed) = reply(
+        crate::faults::as_seen(decision.failure),
+        &body,
+        content_type,
+    );
     let status = response.status().as_u16();
     if !state.quiet {
         if status >= 400 {
@@ -81,6 +86,7 @@ pub async fn invoke(
         status,
         error_type: None,
         failed,
+        executed,
     });
     response
 }
@@ -88,7 +94,11 @@ pub async fn invoke(
 /// The response for the fault that applies (if any), and whether it failed the call.
 fn reply(failure: Option<FaultKind>, body: &[u8], content_type: HeaderValue) -> (Response, bool) {
     match failure {
-        None | Some(FaultKind::Latency { .. } | FaultKind::RateLimit { .. }) => {
+        // A lost answer comes here as its status (`faults::as_seen`).
+        None
+        | Some(
+            FaultKind::Latency { .. } | FaultKind::RateLimit { .. } | FaultKind::AnswerLost { .. },
+        ) => {
             let echo = ([(header::CONTENT_TYPE, content_type)], body.to_vec());
             (echo.into_response(), false)
         }

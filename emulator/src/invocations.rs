@@ -2,7 +2,8 @@
 //!
 //! Requests refused before they reach the function (bad signature, unknown key, payload
 //! too large) are not recorded; requests an injected fault fails are, with `failed` set,
-//! so tests can count both attempts and deliveries.
+//! and so are requests refused as duplicate tasks, with `executed` false, so tests can
+//! count both requests sent and executions.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -105,9 +106,13 @@ pub struct Invocation {
     /// Lambda's `X-Amz-Function-Error` (`Unhandled` or `Handled`).
     pub error_type: Option<String>,
     /// True when an injected fault failed the invocation (an error status, a function
-    /// error, or a partial batch response naming at least one record); false when it was
-    /// delivered to the function and succeeded.
+    /// error, or a partial batch response naming at least one record), or it was refused
+    /// as a duplicate task; false when it was delivered to the function and succeeded.
     pub failed: bool,
+    /// True when the function ran (or, async, the task was queued to run): false when a
+    /// status fault, a throttle or a redirect answered instead, or FC refused it as a
+    /// task it already took. Sent-versus-executed is what deduplication changes.
+    pub executed: bool,
 }
 
 impl Invocation {

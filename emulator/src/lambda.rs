@@ -107,7 +107,10 @@ async fn handle(
         tokio::time::sleep(decision.delay).await;
     }
     let version = qualifier.clone().unwrap_or_else(|| "$LATEST".to_owned());
-    let outcome = Outcome::of(decision.failure, invocation_type, &body, version);
+    let executed = invocation_type != InvocationType::DryRun
+        && crate::faults::runs_function(decision.failure.as_ref());
+    let failure = crate::faults::as_seen(decision.failure);
+    let outcome = Outcome::of(failure, invocation_type, &body, version);
     if !state.quiet {
         if outcome.error.is_some() {
             log::injected_failure(id, outcome.status);
@@ -130,6 +133,7 @@ async fn handle(
         status: outcome.status,
         error_type: outcome.function_error.map(str::to_owned),
         failed: outcome.failed(),
+        executed,
     });
     Ok(outcome.into_response(id, body))
 }
@@ -175,7 +179,13 @@ impl Outcome {
             raw: None,
         };
         match failure {
-            None | Some(FaultKind::Latency { .. } | FaultKind::RateLimit { .. }) => {}
+            // A lost answer comes here as its status (`faults::as_seen`).
+            None
+            | Some(
+                FaultKind::Latency { .. }
+                | FaultKind::RateLimit { .. }
+                | FaultKind::AnswerLost { .. },
+            ) => {}
             Some(FaultKind::Status {
                 status,
                 retry_after_secs,

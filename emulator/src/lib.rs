@@ -113,6 +113,10 @@ pub struct EmulatorConfig {
     pub sts_lifetime: Option<Duration>,
     /// Do not write the invocation log to stdout.
     pub quiet: bool,
+    /// Asynchronous tasks are enabled on the emulated functions: an async
+    /// request whose task ID (`x-fc-stateful-async-invocation-id`, FC 3.0
+    /// `x-fc-async-task-id`) was already taken answers 409 and is not run.
+    pub async_tasks: bool,
 }
 
 impl EmulatorConfig {
@@ -122,6 +126,12 @@ impl EmulatorConfig {
             credentials: vec![(access_key_id.into(), access_key_secret.into())],
             ..Self::default()
         }
+    }
+
+    /// With asynchronous tasks enabled (see [`EmulatorConfig::async_tasks`]).
+    pub fn with_async_tasks(mut self) -> Self {
+        self.async_tasks = true;
+        self
     }
 
     /// Also accepts Lambda requests signed with `key`.
@@ -143,6 +153,7 @@ impl Default for EmulatorConfig {
             lambda_async_limit: DEFAULT_LAMBDA_ASYNC_LIMIT,
             sts_lifetime: None,
             quiet: false,
+            async_tasks: false,
         }
     }
 }
@@ -180,6 +191,8 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
         sts_requests: Default::default(),
         fc_started: Default::default(),
         sts_nonces: Default::default(),
+        async_tasks: config.async_tasks.into(),
+        task_ids: Default::default(),
     });
     let app = router(Arc::clone(&shared));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -284,6 +297,19 @@ impl Emulator {
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
+    }
+
+    /// The invocations that ran the function (or queued it, async): not those a
+    /// status fault answered or FC refused as duplicate tasks.
+    pub fn executed(&self) -> Vec<Invocation> {
+        let mut all = self.invocations();
+        all.retain(|i| i.executed);
+        all
+    }
+
+    /// Enables or disables asynchronous tasks (task deduplication) from now on.
+    pub fn set_async_tasks(&self, enabled: bool) {
+        self.shared.async_tasks.store(enabled, Ordering::SeqCst);
     }
 
     /// How many AssumeRole calls issued credentials.

@@ -56,6 +56,10 @@ struct Args {
     /// Do not log invocations to stdout.
     #[arg(long)]
     quiet: bool,
+    /// Enable asynchronous tasks on the emulated functions: a repeated task ID
+    /// answers 409 and is not run.
+    #[arg(long)]
+    async_tasks: bool,
 }
 
 #[tokio::main]
@@ -81,6 +85,7 @@ async fn main() -> Result<()> {
         lambda_async_limit: args.lambda_async_limit,
         sts_lifetime: args.sts_lifetime_secs.map(Duration::from_secs),
         quiet: args.quiet,
+        async_tasks: args.async_tasks,
         ..EmulatorConfig::new(id, secret)
     };
     let emulator = fc_emulator::start(config, args.listen)

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use crate::credentials::Credentials;
@@ -40,4 +40,9 @@ pub struct Shared {
     pub fc_started: AtomicU64,
     /// `SignatureNonce`s already used with STS, to refuse replays.
     pub sts_nonces: Mutex<HashSet<String>>,
+    /// Asynchronous tasks are enabled on the emulated functions: a task ID
+    /// already taken is refused (409) and not run.
+    pub async_tasks: AtomicBool,
+    /// The task IDs taken, by service (empty for FC 3.0) and function.
+    pub task_ids: Mutex<HashSet<(String, String, String)>>,
 }

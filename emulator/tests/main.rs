@@ -1,6 +1,7 @@
 //! The emulator driven over HTTP the way a client drives Function Compute, Lambda or a
 //! plain HTTP function.
 
+mod async_tasks; // task deduplication: 409 for a repeated task ID, sent vs executed
 mod control; // the /_emulator API: record, faults, stats
 mod faults; // injected failures, function errors, latency, body filters
 mod fc2; // FC 2.0 signatures, skew, limits, replies
