@@ -304,6 +304,9 @@ pub fn validate(config: &std::path::Path) -> anyhow::Result<()> {
         settings.name,
         settings.group_id()
     )?;
+    for note in settings.notes() {
+        outln!("note: {note}")?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@ mod broker_smoke;
 mod sandbox;
 // Kafka → fcsink → Function Compute end to end, faults included.
 mod fc_e2e;
+// delivery.idempotency = "fc_task_id": FC refuses retried task IDs, records run once.
+mod idempotency;
 // Kafka → fcsink → AWS Lambda (emulator and moto) and plain HTTP, result topics included.
 mod lambda_e2e;
 // Starting anywhere: `source.start_from` a time, `fcsink reset-offsets`.

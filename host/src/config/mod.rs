@@ -140,6 +140,28 @@ impl Settings {
         format!("connect-status-{}", self.name)
     }
 
+    /// What the function must provide for this configuration to work as
+    /// intended, which fcsink cannot check from here (`fcsink validate`
+    /// prints them).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.delivery.idempotency == Idempotency::FcTaskId {
+            let how = match &self.target {
+                TargetSettings::Fc(fc) if matches!(fc.api, FcApi::V3) => {
+                    "turn on task mode (asynchronous tasks) in the function's asynchronous invocation settings"
+                }
+                _ => {
+                    "set statefulInvocation = true in the function's async-invoke-config (asynchronous tasks)"
+                }
+            };
+            notes.push(format!(
+                "delivery.idempotency = \"fc_task_id\" needs asynchronous tasks enabled on the function: {how}; \
+                 without them FC does not deduplicate and a retried request runs again"
+            ));
+        }
+        notes
+    }
+
     /// Reads and validates a configuration file.
     ///
     /// # Errors

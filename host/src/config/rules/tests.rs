@@ -594,3 +594,47 @@ fn a_record_age_out_of_range_names_the_field_and_its_range() {
         );
     }
 }
+
+#[test]
+fn idempotency_is_none_by_default_and_fc_task_id_needs_fc_async() {
+    let s = Settings::from_toml(EXAMPLE).unwrap();
+    assert_eq!(s.delivery.idempotency, Idempotency::None);
+    assert!(s.notes().is_empty());
+    let TargetSettings::Fc(fc) = &s.target else {
+        panic!("fc")
+    };
+    assert!(!fc.task_ids);
+
+    let on = with("retries = 2", "retries = 2\nidempotency = \"fc_task_id\"");
+    let s = Settings::from_toml(&on).unwrap();
+    assert_eq!(s.delivery.idempotency, Idempotency::FcTaskId);
+    let TargetSettings::Fc(fc) = &s.target else {
+        panic!("fc")
+    };
+    assert!(fc.task_ids);
+    assert!(
+        s.notes()[0].contains("asynchronous tasks"),
+        "{:?}",
+        s.notes()
+    );
+
+    let bad = with("retries = 2", "retries = 2\nidempotency = \"yes\"");
+    let err = error_of(&bad);
+    assert!(
+        err.contains("delivery.idempotency") && err.contains("none, fc_task_id"),
+        "{err}"
+    );
+    let sync = on.replace("send_mode = \"async\"", "send_mode = \"sync\"");
+    let err = error_of(&sync);
+    assert!(
+        err.contains("delivery.idempotency") && err.contains("send_mode = \"async\""),
+        "{err}"
+    );
+    let lambda = with_target("[target.lambda]\nfunction = \"Add\"\nregion = \"eu-west-1\"")
+        .replace("retries = 2", "retries = 2\nidempotency = \"fc_task_id\"");
+    let err = error_of(&lambda);
+    assert!(
+        err.contains("delivery.idempotency") && err.contains("FC target"),
+        "{err}"
+    );
+}
