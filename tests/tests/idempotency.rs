@@ -30,14 +30,12 @@ async fn lost_answers(name: &str, target_extra: &str, idempotency: &str) -> (Bro
     let extra = format!(
         "[batch]\nsize = 5\nlinger_ms = 100\n[delivery]\nretries = 3\nbackoff_initial_ms = 50\n{idempotency}"
     );
-    let running = Running::start(&connector::config(
-        name,
-        &broker,
-        &emulator,
-        name,
-        target_extra,
-        &extra,
-    ));
+    let mut config = connector::config(name, &broker, &emulator, name, target_extra, &extra);
+    if target_extra.contains("2023-03-30") {
+        // FC 3.0 has no services.
+        config = config.replace("service = \"guide-hello_world\"\n", "");
+    }
+    let running = Running::start(&config);
     let group = format!("connect-{name}");
     wait_until("offsets committed up to the end", WAIT, || async {
         broker.committed_offsets(&group, name).await == BTreeMap::from([(0, RECORDS as i64)])

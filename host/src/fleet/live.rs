@@ -214,4 +214,14 @@ mod tests {
         let mut live = Live::from_settings(&http);
         assert!(live.apply(&http, "send_mode", "async").is_err());
     }
+
+    #[test]
+    fn fc_task_ids_keep_the_mode_async() {
+        let mut fc = fc();
+        fc.delivery.idempotency = config::Idempotency::FcTaskId;
+        let mut live = Live::from_settings(&fc);
+        let err = live.apply(&fc, "send_mode", "sync").unwrap_err();
+        assert!(err.to_string().contains("fc_task_id"), "{err}");
+        assert_eq!(live.send_mode, SendMode::Async);
+    }
 }
