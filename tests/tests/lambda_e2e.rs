@@ -313,6 +313,19 @@ async fn partial_batch_responses_retry_only_the_listed_records() {
     );
     assert_eq!(sent[2], vec![2], "the flaky one succeeded on its retry");
     assert_eq!(sent.len(), 1 + 2, "two retries, then the dead-letter topic");
+    // Each resend is a new request with an ID of its own (signed, as the
+    // emulator verified), derived from the first: a function deduplicating
+    // on Idempotency-Key must not drop the records it asked for again.
+    let keys: Vec<String> = lambda_calls(&emulator)
+        .iter()
+        .map(|c| c.header("idempotency-key").expect("a key").to_string())
+        .collect();
+    assert!(
+        keys[0].starts_with("fcsink_lamp_tpartial_p0_0_9_0"),
+        "{keys:?}"
+    );
+    assert!(keys[1].starts_with(&format!("{}_s1_", keys[0])), "{keys:?}");
+    assert!(keys[2].starts_with(&format!("{}_s2_", keys[0])), "{keys:?}");
 
     let dead = broker
         .consume_all("connect-error-lamp", Duration::from_secs(2))
