@@ -7,7 +7,9 @@
 //! | `GET /_emulator/faults` | the active fault rules |
 //! | `POST /_emulator/faults` | adds one rule or an array of rules (see `faults`) |
 //! | `DELETE /_emulator/faults` | removes every rule |
-//! | `GET /_emulator/stats` | `{"invocations","delivered","failed","assume_role_calls"}` |
+//! | `GET /_emulator/stats` | `{"invocations","delivered","failed","executed","assume_role_calls"}` |
+//! | `GET /_emulator/async_tasks` | `{"enabled":bool}`: whether repeated task IDs are refused |
+//! | `PUT /_emulator/async_tasks` | `{"enabled":bool}` turns asynchronous tasks on or off |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,6 +83,28 @@ pub async fn stats(State(state): State<Arc<Shared>>) -> Json<serde_json::Value> 
         "invocations": all.len(),
         "delivered": all.len() - failed,
         "failed": failed,
+        "executed": all.iter().filter(|i| i.executed).count(),
         "assume_role_calls": state.assume_role_calls.load(Ordering::SeqCst),
     }))
+}
+
+/// Whether asynchronous tasks are on.
+#[derive(Deserialize)]
+pub struct AsyncTasks {
+    /// On: a repeated task ID answers 409 and is not run.
+    pub enabled: bool,
+}
+
+/// `GET /_emulator/async_tasks`.
+pub async fn async_tasks(State(state): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({"enabled": state.async_tasks.load(Ordering::SeqCst)}))
+}
+
+/// `PUT /_emulator/async_tasks`: 204.
+pub async fn set_async_tasks(
+    State(state): State<Arc<Shared>>,
+    Json(body): Json<AsyncTasks>,
+) -> StatusCode {
+    state.async_tasks.store(body.enabled, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
 }

@@ -241,6 +241,10 @@ fn router(shared: Arc<Shared>) -> Router {
                 .delete(control::clear_faults),
         )
         .route("/_emulator/stats", get(control::stats))
+        .route(
+            "/_emulator/async_tasks",
+            get(control::async_tasks).put(control::set_async_tasks),
+        )
         .fallback(fc::not_supported)
         .method_not_allowed_fallback(fc::not_supported)
         .layer(axum::middleware::from_fn(request_id::assign_request_id))

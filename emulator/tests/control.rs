@@ -68,7 +68,9 @@ async fn faults_record_and_stats_over_http() {
     .await;
     assert_eq!(
         stats,
-        serde_json::json!({"invocations": 3, "delivered": 1, "failed": 2, "assume_role_calls": 0})
+        serde_json::json!({
+            "invocations": 3, "delivered": 1, "failed": 2, "executed": 2, "assume_role_calls": 0
+        })
     );
 
     assert_eq!(
@@ -125,4 +127,23 @@ async fn shutdown_stops_serving() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn async_tasks_are_switched_over_http() {
+    let emulator = start().await;
+    let client = Client::new();
+    let url = format!("{}/_emulator/async_tasks", emulator.url());
+    let (_, state) = json(client.get(&url).send().await.expect("sent")).await;
+    assert_eq!(state, serde_json::json!({"enabled": false}));
+    let set = client
+        .put(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"enabled":true}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(set.status(), 204);
+    let (_, state) = json(client.get(&url).send().await.expect("sent")).await;
+    assert_eq!(state, serde_json::json!({"enabled": true}));
 }
