@@ -631,8 +631,12 @@ async fn two_instances_share_one_request_budget_by_their_partitions() {
 
 /// One partition of 240 records over 12 keys, sent by a function that
 /// takes 300 ms, with `source.ordering = ordering` and 4 batches at once:
-/// the invocations, in the order they arrived.
-async fn one_partition_in_parallel(name: &str, ordering: &str) -> Vec<fc_emulator::Invocation> {
+/// the invocations, in the order they were answered, and the emulator's
+/// per-key order violations.
+async fn one_partition_in_parallel(
+    name: &str,
+    ordering: &str,
+) -> (Vec<fc_emulator::Invocation>, Vec<String>) {
     let (broker, emulator) = setup(name, 1).await;
     emulator.inject(Fault::latency(Duration::from_millis(300)));
     let records: Vec<(String, String)> = (0..240)
@@ -666,7 +670,7 @@ async fn one_partition_in_parallel(name: &str, ordering: &str) -> Vec<fc_emulato
     running.stop().await.unwrap();
     let distinct: BTreeSet<(i64, i64)> = delivered(&emulator).iter().map(position).collect();
     assert_eq!(distinct.len(), 240, "every record delivered");
-    emulator.invocations()
+    (emulator.invocations(), emulator.key_order_violations())
 }
 
 /// Pairs of invocations that were at the function at once: one arrived
@@ -700,7 +704,11 @@ fn keys_of(invocation: &fc_emulator::Invocation) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_ordering_sends_batches_of_one_partition_at_once_and_keeps_each_key_in_order() {
-    let invocations = one_partition_in_parallel("by-key", "key").await;
+    let (invocations, violations) = one_partition_in_parallel("by-key", "key").await;
+    assert!(
+        violations.is_empty(),
+        "per-key order, as the emulator saw it: {violations:?}"
+    );
     let concurrent = concurrent_pairs(&invocations);
     assert!(
         concurrent.len() >= 6,
@@ -732,7 +740,7 @@ async fn key_ordering_sends_batches_of_one_partition_at_once_and_keeps_each_key_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_ordering_sends_batches_of_one_partition_as_fast_as_permits_allow() {
-    let invocations = one_partition_in_parallel("unordered", "none").await;
+    let (invocations, _) = one_partition_in_parallel("unordered", "none").await;
     // 24 batches of 10, four at a time.
     let concurrent = concurrent_pairs(&invocations);
     assert!(
