@@ -64,3 +64,4 @@ bench: setup
 	cargo run --release --locked -p fcsink-tests --bin bench-plugins
 	scripts/bench-pipeline.sh
 	scripts/bench-load.sh
+	scripts/bench-delivery.sh

@@ -33,6 +33,33 @@ pub fn failed_items(body: &[u8], text: &str) -> Vec<ItemIdentifier> {
     found
 }
 
+/// Every record in `body` that has a `key`, in the order they appear, with
+/// its key as text (a JSON string as is, any other value as its JSON).
+pub fn keyed_records(body: &[u8]) -> Vec<(ItemIdentifier, String)> {
+    fn walk(node: &Value, found: &mut Vec<(ItemIdentifier, String)>) {
+        match node {
+            Value::Object(fields) => {
+                if let Some(id) = record_id(fields) {
+                    match fields.get("key") {
+                        None | Some(Value::Null) => {}
+                        Some(Value::String(key)) => found.push((id, key.clone())),
+                        Some(other) => found.push((id, other.to_string())),
+                    }
+                    return;
+                }
+                fields.values().for_each(|child| walk(child, found));
+            }
+            Value::Array(items) => items.iter().for_each(|child| walk(child, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(payload) = serde_json::from_slice::<Value>(body) {
+        walk(&payload, &mut found);
+    }
+    found
+}
+
 /// The function's reply listing `failures`.
 pub fn response(failures: &[ItemIdentifier]) -> Value {
     let items: Vec<Value> = failures

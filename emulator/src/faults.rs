@@ -120,7 +120,8 @@ pub enum FaultKind {
     },
     /// The service throttles: invocations beyond `per_second` in any second are
     /// answered 429 (FC `ResourceExhausted`, Lambda `TooManyRequestsException`)
-    /// and not run; the others go through the other rules.
+    /// at once, without running the function (no latency rule applies to them);
+    /// the others go through the other rules.
     RateLimit {
         /// Invocations admitted per second.
         per_second: u32,
@@ -333,6 +334,9 @@ impl Faults {
     pub fn decide(&self, body: &[u8]) -> Decision {
         let mut rules = self.lock();
         let mut decision = Decision::default();
+        // A throttled invocation is refused before the function runs, so it
+        // takes none of the function's latency.
+        let mut throttled = false;
         for rule in rules.iter_mut() {
             if !rule.matches(body) || (rule.fails() && decision.failure.is_some()) {
                 continue;
@@ -343,6 +347,7 @@ impl Faults {
                     if rule.admitted.admit(*per_second) {
                         continue;
                     }
+                    throttled = true;
                     decision.failure = Some(FaultKind::Status {
                         status: 429,
                         retry_after_secs: None,
@@ -356,6 +361,9 @@ impl Faults {
             }
         }
         rules.retain(|rule| rule.count != Some(0));
+        if throttled {
+            decision.delay = Duration::ZERO;
+        }
         decision
     }
 
@@ -417,6 +425,21 @@ mod tests {
         );
         let fault: Fault = serde_json::from_str(r#"{"type":"rate_limit","per_second":3}"#).unwrap();
         assert_eq!(fault, Fault::rate_limit(3));
+    }
+
+    #[test]
+    fn a_throttled_invocation_is_answered_without_the_functions_latency() {
+        let faults = Faults::default();
+        faults.add(Fault::rate_limit(1));
+        faults.add(Fault::latency(Duration::from_millis(200)));
+        let admitted = faults.decide(b"x");
+        assert_eq!(
+            (admitted.failure, admitted.delay),
+            (None, Duration::from_millis(200))
+        );
+        let throttled = faults.decide(b"x");
+        assert!(throttled.failure.is_some());
+        assert_eq!(throttled.delay, Duration::ZERO);
     }
 
     #[test]

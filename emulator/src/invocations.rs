@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
+
+use crate::key_order::KeyOrder;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -145,12 +147,22 @@ fn as_rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S:
 #[derive(Debug, Default)]
 pub struct Recorder {
     invocations: Mutex<Vec<Invocation>>,
+    /// Per-key order over the delivered calls.
+    key_order: KeyOrder,
 }
 
 impl Recorder {
     /// Appends one invocation.
     pub fn record(&self, invocation: Invocation) {
+        if !invocation.failed {
+            self.key_order.observe(&invocation.body);
+        }
         self.lock().push(invocation);
+    }
+
+    /// Records of one key that reached the function out of offset order.
+    pub fn key_order_violations(&self) -> Vec<String> {
+        self.key_order.violations()
     }
 
     /// A copy of everything recorded so far, oldest first.
@@ -169,6 +181,7 @@ impl Recorder {
     /// Forgets everything recorded.
     pub fn clear(&self) {
         self.lock().clear();
+        self.key_order.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Invocation>> {

@@ -58,6 +58,7 @@ pub mod faults;
 pub mod fc;
 pub mod http_sink;
 pub mod invocations;
+pub mod key_order;
 pub mod lambda;
 pub mod lambda_name;
 pub mod log;
@@ -281,7 +282,14 @@ impl Emulator {
         all
     }
 
-    /// Forgets the recorded invocations.
+    /// Records with one key (in one partition) that reached the function for
+    /// the first time after a later offset of that key, as `key_order.rs`
+    /// checks on every delivered call; empty when per-key order held.
+    pub fn key_order_violations(&self) -> Vec<String> {
+        self.shared.recorder.key_order_violations()
+    }
+
+    /// Forgets the recorded invocations (and what per-key order has seen).
     pub fn clear(&self) {
         self.shared.recorder.clear();
     }

@@ -25,7 +25,7 @@ static RECORDS_DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
 /// `fcsink_duplicates_refused_total`: requests FC refused as tasks it
 /// already took (`delivery.idempotency = "fc_task_id"`).
 static DUPLICATES_REFUSED: AtomicU64 = AtomicU64::new(0);
-/// `fcsink_concurrency_limit`: batches allowed in flight now.
+/// `fcsink_concurrency_limit`: requests allowed in flight now.
 static CONCURRENCY_LIMIT: AtomicU64 = AtomicU64::new(0);
 /// `fcsink_circuit_open`: the circuit breaker holds requests.
 static CIRCUIT_OPEN: AtomicBool = AtomicBool::new(false);
@@ -193,7 +193,7 @@ pub fn records_stripped(topic: &'static str, n: usize) {
     }
 }
 
-/// Batches allowed in flight now: `source.concurrency`, or fewer while the
+/// Requests allowed in flight now: `source.concurrency`, or fewer while the
 /// target throttles.
 pub fn concurrency_limit(limit: usize) {
     CONCURRENCY_LIMIT.store(limit as u64, Ordering::Relaxed);
@@ -209,7 +209,7 @@ pub fn current_circuit_open() -> bool {
     CIRCUIT_OPEN.load(Ordering::Relaxed)
 }
 
-/// Batches allowed in flight now, for the status.
+/// Requests allowed in flight now, for the status.
 pub fn current_concurrency_limit() -> u64 {
     CONCURRENCY_LIMIT.load(Ordering::Relaxed)
 }
@@ -368,7 +368,7 @@ pub fn render() -> String {
     let name = "fcsink_concurrency_limit";
     let _ = writeln!(
         out,
-        "# HELP {name} Batches allowed in flight: source.concurrency, or fewer while the target throttles (delivery.adaptive_concurrency).\n# TYPE {name} gauge\n{name} {}",
+        "# HELP {name} Requests allowed in flight: source.concurrency, or fewer while the target throttles (delivery.adaptive_concurrency).\n# TYPE {name} gauge\n{name} {}",
         CONCURRENCY_LIMIT.load(Ordering::Relaxed)
     );
     if let Ok(stopped) = STOPPED.lock() {

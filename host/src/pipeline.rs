@@ -43,7 +43,7 @@ use crate::rate_limit::{RateLimit, Share};
 use crate::results::Results;
 use crate::source::{self, Assignment, Consumer, TopicPartition};
 use crate::transform::{PluginSpec, Record, Runtime};
-use crate::worker::{self, ChainPool, End, Shared, Stop};
+use crate::worker::{self, ChainPool, End, RequestLimit, Shared, Stop};
 use budget::{Held, Limits, Total};
 use partitions::{Partitions, Pause, State};
 
@@ -138,11 +138,8 @@ pub async fn run_with_target(
     let shared = Arc::new(Shared {
         consumer: consumer.clone(),
         live: handles.live.clone(),
-        chains: ChainPool::new(
-            plugins.clone(),
-            live.concurrency,
-            settings.delivery.adaptive_concurrency,
-        ),
+        chains: ChainPool::new(plugins.clone(), live.concurrency),
+        requests: RequestLimit::new(live.concurrency, settings.delivery.adaptive_concurrency),
         order: settings.source.ordering,
         target,
         breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),

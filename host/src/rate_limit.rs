@@ -36,7 +36,11 @@ impl Share {
     }
 
     /// The fraction of the budget this instance may use: its partitions
-    /// over all of them, or all of it until the first statistics.
+    /// over all of them, or all of it until the first statistics. An
+    /// instance between a revoke and an assignment, or one finishing the
+    /// batches of partitions it lost, has no partitions of its own: it gets
+    /// one partition's share, never a schedule that holds every later
+    /// request back.
     pub fn fraction(&self) -> f64 {
         let (assigned, total) = (
             self.assigned.load(Ordering::Relaxed),
@@ -45,7 +49,7 @@ impl Share {
         if total == 0 {
             1.0
         } else {
-            f64::from(assigned.min(total)) / f64::from(total)
+            f64::from(assigned.clamp(1, total)) / f64::from(total)
         }
     }
 }
@@ -78,9 +82,7 @@ impl RateLimit {
     /// The time between two requests of this instance now, if limited.
     fn interval(&self) -> Option<Duration> {
         let rate = f64::from(self.per_second?) * self.share.fraction();
-        // An instance with no partitions sends nothing; one that will gets
-        // at least one request a minute.
-        Some(Duration::from_secs_f64(1.0 / rate.max(1.0 / 60.0)))
+        Some(Duration::from_secs_f64(1.0 / rate))
     }
 
     /// Waits for this request's turn. Turns are handed out in the order
@@ -136,8 +138,10 @@ mod tests {
             "a quarter of 40/s"
         );
         assert!((share.fraction() - 0.25).abs() < 1e-9);
+        // Between a revoke and an assignment: one partition's share, not a
+        // pause that the schedule would carry on.
         share.set_assigned(0);
-        assert_eq!(limit.interval(), Some(Duration::from_secs(60)));
+        assert_eq!(limit.interval(), Some(Duration::from_millis(300)));
     }
 
     #[tokio::test(start_paused = true)]

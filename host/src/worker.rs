@@ -6,6 +6,7 @@ mod aimd;
 mod chain_pool;
 mod in_flight;
 mod lanes;
+mod permits;
 mod stop;
 
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+pub(crate) use self::aimd::RequestLimit;
 pub(crate) use self::chain_pool::ChainPool;
 use self::in_flight::InFlight;
 use self::lanes::{Spread, Unhandled};
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     /// at runtime (`fleet`): read once per batch, never held.
     pub live: watch::Receiver<Live>,
     pub chains: ChainPool,
+    /// Bounds the requests in flight, fewer while the target throttles.
+    pub requests: RequestLimit,
     /// `source.ordering`: how many batches of a partition may be in flight.
     pub order: RecordOrder,
     pub target: Box<dyn Target>,
@@ -454,12 +458,18 @@ impl retry::Requests for Requests<'_> {
     async fn send(&self, body: bytes::Bytes) -> Verdict {
         let shared = self.shared;
         let attempt = || async {
-            tokio::select! {
-                () = shared.rate.acquire() => {}
+            // A place among the requests in flight, then the budget's turn.
+            let turn = async {
+                let place = shared.requests.acquire().await;
+                shared.rate.acquire().await;
+                place
+            };
+            let _place = tokio::select! {
+                place = turn => place,
                 () = shared.shutdown.cancelled() => {
                     return Verdict::unsent("shutdown", "shutdown began before the request's turn");
                 }
-            }
+            };
             let started = Instant::now();
             let request = Outgoing {
                 body: body.clone(),
@@ -468,7 +478,7 @@ impl retry::Requests for Requests<'_> {
             };
             let verdict = shared.target.send(request).await;
             metrics::invoke_attempt(&verdict, started.elapsed());
-            shared.chains.answered(verdict.is_throttling());
+            shared.requests.answered(verdict.is_throttling());
             verdict
         };
         shared.breaker.send(&shared.shutdown, attempt).await

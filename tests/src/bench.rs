@@ -163,10 +163,26 @@ pub async fn fill(
     records: usize,
     value_size: usize,
 ) -> Vec<i64> {
+    fill_keyed(broker, topic, partitions, records, value_size, records).await
+}
+
+/// [`fill`] with `keys` distinct keys, record `i` keyed `key-{i % keys}`.
+pub async fn fill_keyed(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    value_size: usize,
+    keys: usize,
+) -> Vec<i64> {
+    let keys = keys.max(1);
     let mut ends = vec![0i64; partitions as usize];
     for start in (0..records).step_by(PRODUCE_CHUNK) {
         let range = start..(start + PRODUCE_CHUNK).min(records);
-        let keys: Vec<String> = range.clone().map(|i| format!("key-{i:06}")).collect();
+        let names: Vec<String> = range
+            .clone()
+            .map(|i| format!("key-{:06}", i % keys))
+            .collect();
         let values: Vec<Vec<u8>> = range
             .clone()
             .map(|i| {
@@ -179,7 +195,7 @@ pub async fn fill(
             .map(|i| {
                 (
                     Some((i % partitions as usize) as i32),
-                    Some(keys[i - start].as_bytes()),
+                    Some(names[i - start].as_bytes()),
                     Some(values[i - start].as_slice()),
                 )
             })

@@ -198,6 +198,18 @@ impl Broker {
         self.kafka_mut().kill(id);
     }
 
+    /// Stops one node of an Apache Kafka cluster cleanly (SIGTERM), as a
+    /// rolling restart does.
+    pub fn stop_node(&mut self, id: u32) {
+        self.kafka_mut().stop(id);
+    }
+
+    /// The active controller of an Apache Kafka cluster (the KRaft quorum's
+    /// leader), `None` while there is none.
+    pub fn quorum_leader(&self) -> Option<u32> {
+        self.kafka_ref().quorum_leader()
+    }
+
     /// Starts a killed node of an Apache Kafka cluster again and waits
     /// until it answers.
     pub async fn start_node(&mut self, id: u32) {

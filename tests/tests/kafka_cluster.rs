@@ -1,6 +1,7 @@
 //! fcsink against a three-node Apache Kafka cluster (KRaft, combined
 //! nodes) and the failures Tansu cannot show: a partition leader SIGKILLed
-//! mid-stream, static membership across a SIGKILL, a SIGKILLed instance's
+//! mid-stream, the active controller SIGKILLed, a rolling restart of every
+//! node, static membership across a SIGKILL, a SIGKILLed instance's
 //! partitions taken over after the default session timeout.
 //!
 //! One test, one cluster, scenarios in order (each on its own topic and
@@ -31,6 +32,14 @@ async fn three_node_cluster() {
     let step = Instant::now();
     leader_killed_mid_stream(&mut broker, dir.path()).await;
     eprintln!("leader killed mid-stream: {:?}", step.elapsed());
+
+    let step = Instant::now();
+    controller_killed_mid_stream(&mut broker, dir.path()).await;
+    eprintln!("controller killed mid-stream: {:?}", step.elapsed());
+
+    let step = Instant::now();
+    rolling_restart_of_every_node(&mut broker, dir.path()).await;
+    eprintln!("rolling restart: {:?}", step.elapsed());
 
     let step = Instant::now();
     static_member_restarts_without_waiting(&broker, dir.path()).await;
@@ -213,6 +222,63 @@ async fn leader_killed_mid_stream(broker: &mut Broker, dir: &Path) {
     broker.start_node(leader).await;
     produce(broker, topic, "leader-back", 300).await;
 
+    assert_all_delivered(broker, &emulator, topic).await;
+    sink.kill();
+}
+
+/// The active controller (the KRaft quorum's leader) is SIGKILLed while
+/// records flow: another node is elected, the group and its offsets carry
+/// on, and nothing is lost.
+async fn controller_killed_mid_stream(broker: &mut Broker, dir: &Path) {
+    let topic = "controller-in";
+    broker
+        .create_topic_with(topic, PARTITIONS, 3, &[("min.insync.replicas", "2")])
+        .await;
+    let emulator = connector::emulator(|_| {}).await;
+    let mut sink = start(broker, &emulator, dir, "controller", topic, None);
+    produce(broker, topic, "before", 200).await;
+    wait_delivered(&emulator, 100).await;
+    let controller = broker.quorum_leader().expect("the quorum has a leader");
+    broker.kill_node(controller);
+    produce(broker, topic, "controller-down", 200).await;
+    let view: &Broker = broker;
+    wait_until(
+        "a new active controller",
+        Duration::from_secs(60),
+        || async { view.quorum_leader().is_some_and(|id| id != controller) },
+    )
+    .await;
+    broker.start_node(controller).await;
+    produce(broker, topic, "controller-back", 200).await;
+    assert_all_delivered(broker, &emulator, topic).await;
+    sink.kill();
+}
+
+/// Every node in turn is stopped as an operator stops it (SIGTERM),
+/// started again, and given time to catch up (every replica back in sync)
+/// before the next, while records flow: nothing is lost.
+async fn rolling_restart_of_every_node(broker: &mut Broker, dir: &Path) {
+    let topic = "rolling-in";
+    broker
+        .create_topic_with(topic, PARTITIONS, 3, &[("min.insync.replicas", "2")])
+        .await;
+    let emulator = connector::emulator(|_| {}).await;
+    let mut sink = start(broker, &emulator, dir, "rolling", topic, None);
+    produce(broker, topic, "before", 100).await;
+    wait_delivered(&emulator, 50).await;
+    for id in broker.node_ids() {
+        broker.stop_node(id);
+        produce(broker, topic, &format!("node-{id}-down"), 100).await;
+        broker.start_node(id).await;
+        let view: &Broker = broker;
+        wait_until(
+            "every replica back in sync",
+            Duration::from_secs(90),
+            || async { view.in_sync_replicas(topic).await.values().all(|&n| n == 3) },
+        )
+        .await;
+    }
+    produce(broker, topic, "after", 100).await;
     assert_all_delivered(broker, &emulator, topic).await;
     sink.kill();
 }

@@ -49,7 +49,7 @@ pub struct InstanceStatus {
     pub last_error: Option<String>,
     /// Record counters since the process started.
     pub totals: Totals,
-    /// Batches allowed in flight now: `source.concurrency`, or fewer
+    /// Requests allowed in flight now: `source.concurrency`, or fewer
     /// while the target throttles.
     #[serde(default)]
     pub concurrency_limit: u64,

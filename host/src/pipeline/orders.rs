@@ -27,6 +27,7 @@ impl Dispatcher {
         }
         if live.concurrency != before.concurrency {
             self.shared.chains.resize(live.concurrency);
+            self.shared.requests.resize(live.concurrency);
         }
         if live.paused != before.paused {
             let pauses = self.states.set_fleet_paused(live.paused);

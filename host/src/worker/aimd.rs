@@ -1,7 +1,16 @@
-//! Adaptive concurrency: how many batches may be in flight when the target
+//! Adaptive concurrency: how many requests may be in flight when the target
 //! throttles. Additive increase, multiplicative decrease (as TCP does): a
 //! throttled answer halves the limit, a window of answers without one (as
 //! many as the limit) raises it by one, never past `source.concurrency`.
+//! The limit counts requests at the target, not batches: a batch waiting
+//! out a retry's backoff holds no request's place.
+
+use std::sync::Mutex;
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::permits::Permits;
+use crate::metrics;
 
 /// The limit and what it has seen since it last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +42,7 @@ impl Aimd {
         }
     }
 
-    /// Batches allowed in flight now.
+    /// Requests allowed in flight now.
     pub(crate) fn limit(&self) -> usize {
         self.limit
     }
@@ -70,6 +79,68 @@ impl Aimd {
             self.lowered = true;
         }
     }
+}
+
+/// The places for requests in flight: `source.concurrency` of them, or as
+/// many as [`Aimd`] allows when `delivery.adaptive_concurrency` is on.
+pub(crate) struct RequestLimit {
+    places: Permits,
+    /// `None` when adaptive concurrency is off.
+    aimd: Option<Mutex<Aimd>>,
+}
+
+impl RequestLimit {
+    pub(crate) fn new(concurrency: usize, adaptive: bool) -> Self {
+        metrics::concurrency_limit(concurrency);
+        RequestLimit {
+            places: Permits::new(concurrency),
+            aimd: adaptive.then(|| Mutex::new(Aimd::new(concurrency))),
+        }
+    }
+
+    /// A new `source.concurrency`.
+    pub(crate) fn resize(&self, concurrency: usize) {
+        match &self.aimd {
+            Some(aimd) => {
+                let mut aimd = lock(aimd);
+                aimd.set_ceiling(concurrency);
+                self.set_size(aimd.limit());
+            }
+            None => self.set_size(concurrency),
+        }
+    }
+
+    /// Waits for a place for one request, held until its answer.
+    pub(crate) async fn acquire(&self) -> OwnedSemaphorePermit {
+        self.places.acquire().await
+    }
+
+    /// What an answer says of the target's load: throttled or not.
+    pub(crate) fn answered(&self, throttled: bool) {
+        let Some(aimd) = &self.aimd else {
+            return;
+        };
+        let mut aimd = lock(aimd);
+        if throttled {
+            aimd.throttled();
+        } else {
+            aimd.calm();
+        }
+        self.set_size(aimd.limit());
+    }
+
+    fn set_size(&self, size: usize) {
+        if self.places.set_size(size) {
+            metrics::concurrency_limit(size);
+        }
+    }
+}
+
+/// A lock that a panic elsewhere while it was held leaves usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -126,5 +197,26 @@ mod tests {
         aimd.set_ceiling(20);
         assert_eq!(aimd.limit(), 3, "once throttled, it grows back by answers");
         assert_eq!(Aimd::new(0).limit(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_takes_places_away_and_calm_gives_them_back() {
+        let limit = RequestLimit::new(8, true);
+        limit.answered(true);
+        assert_eq!((limit.places.size(), limit.places.available()), (4, 4));
+        // A lowered ceiling still bounds it; a raised one is grown to.
+        limit.resize(2);
+        assert_eq!(limit.places.available(), 2);
+        limit.resize(8);
+        assert_eq!(limit.places.available(), 2);
+        for _ in 0..100 {
+            limit.answered(false);
+        }
+        assert_eq!((limit.places.size(), limit.places.available()), (8, 8));
+        let fixed = RequestLimit::new(8, false);
+        fixed.answered(true);
+        assert_eq!(fixed.places.available(), 8, "adaptive concurrency off");
+        fixed.resize(3);
+        assert_eq!(fixed.places.available(), 3, "it follows source.concurrency");
     }
 }

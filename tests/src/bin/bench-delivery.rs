@@ -13,10 +13,9 @@
 //!
 //! # Parts
 //!
-//! - **ordering**: one partition, a function taking L per call, batches of
-//!   B: with `source.ordering = "partition"` no sink can beat B/L records/s;
-//!   with `"key"` (every record its own key) and `"none"`, C lanes can reach
-//!   C·B/L.
+//! - **ordering**: one partition, 1,000 keys, a function taking L per call,
+//!   batches of B = 20: with `source.ordering = "partition"` no sink can
+//!   beat B/L records/s; with `"key"` and `"none"`, C lanes can reach C·B/L.
 //! - **rate-limit**: one record per request on 12 partitions, a function
 //!   answering at once, `delivery.max_requests_per_second` = R: requests/s
 //!   against R.
@@ -32,7 +31,8 @@ use fcsink_tests::bench::{self, Run, watch};
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Running};
 
-const BATCH: usize = 10;
+const ORDERING_BATCH: usize = 20;
+const ORDERING_KEYS: usize = 1000;
 /// Steady-state seconds each cell aims for.
 const SECONDS: f64 = 10.0;
 
@@ -75,6 +75,8 @@ struct Cell {
     topic: String,
     partitions: i32,
     records: usize,
+    /// Distinct keys over the records.
+    keys: usize,
     faults: Vec<Fault>,
     /// Lines for `[source]`.
     source: String,
@@ -85,7 +87,15 @@ struct Cell {
 impl Cell {
     async fn drain(&self, broker: &Broker, emulator: &Emulator) -> Result<Run> {
         broker.create_topic(&self.topic, self.partitions).await;
-        let ends = bench::fill(broker, &self.topic, self.partitions, self.records, 100).await;
+        let ends = bench::fill_keyed(
+            broker,
+            &self.topic,
+            self.partitions,
+            self.records,
+            100,
+            self.keys,
+        )
+        .await;
         emulator.clear();
         emulator.clear_faults();
         for fault in &self.faults {
@@ -112,42 +122,48 @@ fn records_for(rate: f64, partitions: i32, batch: usize) -> usize {
 
 async fn ordering(broker: &Broker, emulator: &Emulator) -> Result<()> {
     println!(
-        "\nordering: one partition, sync FC, passthrough, batch {BATCH}, a function taking L \
-         per call; every record its own key"
+        "\nordering: one partition, sync FC, passthrough, batch {ORDERING_BATCH}, \
+         {ORDERING_KEYS} keys, a function taking L per call"
     );
     println!(
-        "{:>6} {:>4} {:>10} {:>8} {:>10} {:>10} {:>9}",
-        "L (ms)", "C", "ordering", "records", "rec/s", "ceiling", "achieved"
+        "{:>6} {:>4} {:>10} {:>8} {:>10} {:>10} {:>9} {:>11}",
+        "L (ms)", "C", "ordering", "records", "rec/s", "ceiling", "achieved", "key order"
     );
-    for latency_ms in [50u64, 200] {
-        for concurrency in [4usize, 12] {
-            for ordering in ["partition", "key", "none"] {
-                let lanes = if ordering == "partition" {
-                    1
+    for (latency_ms, concurrency) in [(50u64, 12usize), (200, 4)] {
+        for ordering in ["partition", "key", "none"] {
+            let lanes = if ordering == "partition" {
+                1
+            } else {
+                concurrency
+            };
+            let ceiling = (lanes * ORDERING_BATCH) as f64 * 1000.0 / latency_ms as f64;
+            let cell = Cell {
+                topic: format!("order-{ordering}-{latency_ms}-{concurrency}"),
+                partitions: 1,
+                records: records_for(ceiling, 1, ORDERING_BATCH),
+                keys: ORDERING_KEYS,
+                faults: vec![Fault::latency(Duration::from_millis(latency_ms))],
+                source: format!("concurrency = {concurrency}\nordering = \"{ordering}\""),
+                extra: format!("[batch]\nsize = {ORDERING_BATCH}\nlinger_ms = 5"),
+            };
+            let rate = cell.drain(broker, emulator).await?.middle_rate();
+            let violations = emulator.key_order_violations().len();
+            println!(
+                "{latency_ms:>6} {concurrency:>4} {ordering:>10} {:>8} {rate:>10.0} \
+                 {ceiling:>10.0} {:>8.1}% {:>11}",
+                cell.records,
+                100.0 * rate / ceiling,
+                if violations == 0 {
+                    "kept".to_string()
                 } else {
-                    concurrency
-                };
-                let ceiling = (lanes * BATCH) as f64 * 1000.0 / latency_ms as f64;
-                let cell = Cell {
-                    topic: format!("order-{ordering}-{latency_ms}-{concurrency}"),
-                    partitions: 1,
-                    records: records_for(ceiling, 1, BATCH),
-                    faults: vec![Fault::latency(Duration::from_millis(latency_ms))],
-                    source: format!("concurrency = {concurrency}\nordering = \"{ordering}\""),
-                    extra: format!("[batch]\nsize = {BATCH}\nlinger_ms = 5"),
-                };
-                let rate = cell.drain(broker, emulator).await?.middle_rate();
-                println!(
-                    "{latency_ms:>6} {concurrency:>4} {ordering:>10} {:>8} {rate:>10.0} \
-                     {ceiling:>10.0} {:>8.1}%",
-                    cell.records,
-                    100.0 * rate / ceiling
-                );
-            }
+                    format!("{violations} broken")
+                }
+            );
         }
     }
     println!(
-        "ceiling: B/L with \"partition\" (one batch of the partition at a time), C·B/L with the others"
+        "ceiling: B/L with \"partition\" (one batch of the partition at a time), C·B/L with \
+         the others; key order: records of a key first delivered after a later one of it"
     );
     Ok(())
 }
@@ -170,6 +186,7 @@ async fn rate_limit(broker: &Broker, emulator: &Emulator) -> Result<()> {
             topic: format!("budget-{}", budget.unwrap_or(0)),
             partitions: 12,
             records,
+            keys: records,
             faults: Vec::new(),
             source: "concurrency = 6".into(),
             extra: format!("[batch]\nsize = 1\nlinger_ms = 0\n{limit}"),
@@ -203,6 +220,7 @@ async fn aimd(broker: &Broker, emulator: &Emulator) -> Result<()> {
             topic: format!("aimd-{adaptive}"),
             partitions: 16,
             records: records_for(ideal, 16, AIMD_BATCH),
+            keys: 1000,
             faults: vec![
                 Fault::rate_limit(ADMITTED),
                 Fault::latency(Duration::from_millis(200)),

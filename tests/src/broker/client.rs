@@ -281,6 +281,26 @@ impl Broker {
         .await
     }
 
+    /// How many replicas of each partition of `topic` are in sync, from
+    /// metadata.
+    pub async fn in_sync_replicas(&self, topic: &str) -> BTreeMap<i32, usize> {
+        let (bootstrap, topic) = (self.bootstrap(), topic.to_owned());
+        blocking(move || {
+            let consumer = reader(&bootstrap, "fcsink-tests-admin")?;
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .with_context(|| format!("metadata for {topic}"))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions())
+                .map(|p| (p.id(), p.isr().len()))
+                .collect())
+        })
+        .await
+    }
+
     /// The end offset (the next offset to be written) of every partition
     /// of `topic`.
     ///

@@ -107,6 +107,39 @@ impl Kafka {
         }
     }
 
+    /// Stops node `id` as an operator would (SIGTERM: it hands over its
+    /// leaderships and closes its logs) and waits for it to exit. Does
+    /// nothing if it is stopped.
+    pub(super) fn stop(&mut self, id: u32) {
+        if let Some(mut child) = self.node_mut(id).child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// The node leading the KRaft quorum (the active controller), as
+    /// Kafka's own `kafka-metadata-quorum describe --status` reports it.
+    pub(super) fn quorum_leader(&self) -> Option<u32> {
+        let node = self.nodes.iter().find(|node| node.child.is_some())?;
+        let output = self
+            .java_command(node)
+            .arg("org.apache.kafka.tools.MetadataQuorumCommand")
+            .args([
+                "--bootstrap-server",
+                &self.bootstrap(),
+                "describe",
+                "--status",
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("LeaderId:"))
+            .and_then(|id| id.trim().parse().ok())
+    }
+
     /// SIGKILLs every node.
     pub(super) fn kill_all(&mut self) {
         for id in self.node_ids() {

@@ -26,6 +26,8 @@ const NAME: &str = "ledger";
 const DEAD_LETTER_TOPIC: &str = "connect-error-ledger";
 const PARTITIONS: i32 = 4;
 const CONCURRENCY: usize = 4;
+/// Keys over the numbered records of a `"key"` plan: several per lane.
+const KEYS: usize = 64;
 /// Every call takes at least this long, so batches are in flight when
 /// something breaks.
 const BASE_LATENCY: Duration = Duration::from_millis(20);
@@ -78,6 +80,9 @@ pub struct Plan {
     pub plugins: bool,
     /// Edge records (see [`records`]).
     pub edge: bool,
+    /// `source.ordering`; with `"key"` the numbered records share a few
+    /// keys and the emulator's per-key order must hold.
+    pub ordering: &'static str,
     /// The faults, played in order.
     pub steps: Vec<Step>,
 }
@@ -89,6 +94,7 @@ impl Plan {
             sync: false,
             plugins: false,
             edge: false,
+            ordering: "partition",
             steps: steps.to_vec(),
         }
     }
@@ -121,6 +127,12 @@ pub fn plans() -> Vec<Plan> {
         Plan {
             edge: true,
             ..Plan::new("edge", &[])
+        },
+        // Several batches of a partition in flight; crashes replay from the
+        // lowest offset not handled, and each key stays in order.
+        Plan {
+            ordering: "key",
+            ..Plan::new("by-key", &[Storm, Kill, Kill])
         },
         Plan {
             sync: true,
@@ -183,6 +195,7 @@ pub async fn run(plan: &Plan, options: &Options) -> Report {
         partitions: PARTITIONS,
         plugins: plan.plugins,
         edge_limit: plan.edge.then_some(REQUEST_LIMIT),
+        keys: (plan.ordering == "key").then_some(KEYS),
     };
     let script_length: Duration = plan.steps.iter().map(|s| s.duration()).sum();
     let producer = tokio::spawn(produce(
@@ -234,6 +247,16 @@ pub async fn run(plan: &Plan, options: &Options) -> Report {
         ));
     }
     report.problems.extend(expectations(plan, &report));
+    if plan.ordering == "key" {
+        report.problems.extend(
+            stage
+                .emulator
+                .key_order_violations()
+                .into_iter()
+                .take(5)
+                .map(|v| format!("per-key order broken: {v}")),
+        );
+    }
     if !report.passed() {
         let kept = dir.keep();
         report.problems.push(format!(
@@ -284,6 +307,7 @@ name = "{NAME}"
 bootstrap_servers = "{bootstrap}"
 topics = ["{TOPIC}"]
 concurrency = {CONCURRENCY}
+ordering = "{ordering}"
 
 [source.kafka]
 # A killed process holds its partitions until its session times out.
@@ -322,6 +346,7 @@ timeout_ms = 30000
         cache = compile_cache_dir().display().to_string(),
         endpoint = emulator.addr(),
         mode = if plan.sync { "sync" } else { "async" },
+        ordering = plan.ordering,
     )
 }
 

@@ -135,6 +135,9 @@ pub struct Mix {
     pub plugins: bool,
     /// Edge records first on partition 0, sized against this request limit.
     pub edge_limit: Option<usize>,
+    /// Numbered records share this many keys (`k-{n % keys}`), so that each
+    /// key has many records to keep in order; `None`: one key per record.
+    pub keys: Option<usize>,
 }
 
 /// The records of `mix`, in production order, for topic `topic`.
@@ -172,7 +175,10 @@ pub fn plan(mix: Mix, topic: &str) -> Vec<Planned> {
         let value = format!(r#"{{"n":{n},"keep":{keep},"pad":"{:0>40}"}}"#, n);
         records.push(Planned {
             partition,
-            key: Some(format!("n-{n}").into_bytes()),
+            key: Some(match mix.keys {
+                Some(keys) => format!("k-{}", n % keys.max(1)).into_bytes(),
+                None => format!("n-{n}").into_bytes(),
+            }),
             value: Some(value.into_bytes()),
             expect: if keep {
                 Expect::Deliver
