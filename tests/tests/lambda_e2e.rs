@@ -221,6 +221,18 @@ async fn lambda_faults_are_retried_then_reported_and_dead_lettered() {
     let poison_batch: BTreeSet<i64> = BTreeSet::from([3]);
     let expected: BTreeSet<i64> = (0..10).filter(|n| *n != 3).collect();
     assert_eq!(delivered, expected);
+    // Retries repeat a request's Idempotency-Key; the halves bisection
+    // sends are new requests with keys of their own: one key, one body.
+    let mut bodies: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    for call in &calls {
+        let key = call.header("idempotency-key").expect("a key");
+        let body = *bodies.entry(key).or_insert(&call.body);
+        assert_eq!(body, call.body.as_slice(), "{key} carried two bodies");
+    }
+    assert!(
+        bodies.len() > 2,
+        "the halves have keys of their own: {bodies:?}"
+    );
 
     let dead = broker
         .consume_all("connect-error-lamf", Duration::from_secs(2))
