@@ -8,7 +8,11 @@
 //! stdout like FC does, records everything in memory, and lets tests inject failures.
 //! Its STS endpoint issues temporary keys that FC invocations can then be signed with.
 //! Anything posted under `/http/` is taken unsigned, recorded with its headers and
-//! echoed: a target for plain HTTP sinks.
+//! echoed: a target for plain HTTP sinks. With asynchronous tasks on
+//! ([`EmulatorConfig::with_async_tasks`], `--async-tasks`, `PUT /_emulator/async_tasks`)
+//! it deduplicates FC task IDs as FC does: a repeated ID answers 409 and is not run, and
+//! the record tells requests sent ([`Emulator::invocations`]) from executions
+//! ([`Emulator::executed`]).
 //!
 //! | endpoint | API |
 //! |---|---|
