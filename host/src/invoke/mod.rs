@@ -151,7 +151,8 @@ impl Outgoing {
 
 /// The header Lambda and HTTP requests carry the request's ID in, the name
 /// of the IETF draft (`draft-ietf-httpapi-idempotency-key-header`) and of
-/// Stripe's and AWS Powertools' conventions.
+/// Stripe's convention. An HTTP endpoint sees it; a function behind
+/// Lambda's `Invoke` does not (Lambda passes it only the payload).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// A function fcsink invokes: one module per service, each sending a body
