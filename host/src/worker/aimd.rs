@@ -2,6 +2,11 @@
 //! throttles. Additive increase, multiplicative decrease (as TCP does): a
 //! throttled answer halves the limit, a window of answers without one (as
 //! many as the limit) raises it by one, never past `source.concurrency`.
+//! After a halving, calm answers first regain the ground up to just below
+//! where the throttle struck, one place per answer (TCP CUBIC's fast climb
+//! back towards its last maximum): halving alone left a function with a
+//! tight threshold at 85% of it (BENCHMARKS.md, Delivery control), while
+//! the probing past the threshold stays one place per window.
 //! The limit counts requests at the target, not batches: a batch waiting
 //! out a retry's backoff holds no request's place.
 
@@ -27,6 +32,9 @@ pub(crate) struct Aimd {
     /// Throttling brought the limit down, and calm answers have not yet
     /// brought it back to the ceiling.
     lowered: bool,
+    /// Just below the limit the last throttle struck at: calm answers
+    /// regain places one each up to here.
+    regain_to: usize,
 }
 
 impl Aimd {
@@ -39,6 +47,7 @@ impl Aimd {
             calm: 0,
             since_halved: usize::MAX,
             lowered: false,
+            regain_to: 0,
         }
     }
 
@@ -62,7 +71,8 @@ impl Aimd {
     pub(crate) fn calm(&mut self) {
         self.since_halved = self.since_halved.saturating_add(1);
         self.calm += 1;
-        if self.calm >= self.limit && self.limit < self.ceiling {
+        let regaining = self.limit < self.regain_to.min(self.ceiling);
+        if (regaining || self.calm >= self.limit) && self.limit < self.ceiling {
             self.limit += 1;
             self.calm = 0;
             self.lowered = self.limit < self.ceiling;
@@ -74,6 +84,7 @@ impl Aimd {
         self.since_halved = self.since_halved.saturating_add(1);
         self.calm = 0;
         if self.since_halved > self.limit {
+            self.regain_to = self.limit.saturating_sub(1);
             self.limit = (self.limit / 2).max(1);
             self.since_halved = 0;
             self.lowered = true;
@@ -169,17 +180,25 @@ mod tests {
     }
 
     #[test]
-    fn calm_answers_raise_the_limit_by_one_per_window_up_to_the_ceiling() {
-        let mut aimd = Aimd::new(8);
+    fn calm_answers_regain_up_to_below_the_throttle_then_add_one_per_window() {
+        let mut aimd = Aimd::new(16);
+        aimd.set_ceiling(8);
+        // The throttle struck at 8.
         aimd.throttled();
         assert_eq!(aimd.limit(), 4);
-        for _ in 0..3 {
+        // One place per calm answer up to 7, just below where it struck.
+        for expected in [5, 6, 7] {
+            aimd.calm();
+            assert_eq!(aimd.limit(), expected);
+        }
+        // Then a window (as many answers as the limit) per place.
+        for _ in 0..6 {
             aimd.calm();
         }
-        assert_eq!(aimd.limit(), 4, "a window is as many answers as the limit");
+        assert_eq!(aimd.limit(), 7, "a window is as many answers as the limit");
         aimd.calm();
-        assert_eq!(aimd.limit(), 5);
-        for _ in 0..100 {
+        assert_eq!(aimd.limit(), 8);
+        for _ in 0..1000 {
             aimd.calm();
         }
         assert_eq!(aimd.limit(), 8, "never past the ceiling");
