@@ -12,7 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -78,21 +78,37 @@ impl Broker {
         replication: i32,
         configs: &[(&str, &str)],
     ) {
-        let admin: AdminClient<DefaultClientContext> = client_config(&self.bootstrap())
-            .create()
-            .expect("create admin client");
         let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
         for &(key, value) in configs {
             topic = topic.set(key, value);
         }
         let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-        let results = admin
-            .create_topics([&topic], &options)
-            .await
-            .unwrap_or_else(|err| panic!("create topic {name}: {err}"));
-        for result in results {
-            if let Err((topic, code)) = result {
-                panic!("create topic {topic}: {code}");
+        // A cluster just started, or a loaded machine, may fail the request
+        // itself (a connection torn down, no controller yet): try again. A
+        // topic an earlier attempt created counts as created.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let admin: AdminClient<DefaultClientContext> = client_config(&self.bootstrap())
+                .create()
+                .expect("create admin client");
+            match admin.create_topics([&topic], &options).await {
+                Ok(results) => {
+                    for result in results {
+                        match result {
+                            Ok(_) => {}
+                            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if attempt > 1 => {}
+                            Err((topic, code)) => panic!("create topic {topic}: {code}"),
+                        }
+                    }
+                    break;
+                }
+                Err(err) if Instant::now() < deadline => {
+                    eprintln!("create topic {name}: {err}; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(err) => panic!("create topic {name}: {err}"),
             }
         }
         let (bootstrap, name) = (self.bootstrap(), name.to_owned());
