@@ -3,7 +3,7 @@
 # partition at once (source.ordering), the request budget, adaptive
 # concurrency against a throttling function. Prints tables.
 #
-#   scripts/bench-delivery.sh                   # all three parts (about 8 minutes)
+#   scripts/bench-delivery.sh                   # all three parts (about 4 minutes)
 #   scripts/bench-delivery.sh ordering          # one part: ordering, rate-limit, aimd
 #
 # Arguments go to the bench binary (tests/src/bin/bench-delivery.rs).
