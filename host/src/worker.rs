@@ -240,9 +240,11 @@ impl Lane<'_> {
     }
 }
 
-/// The partition's unhandled offsets, whatever a panicking holder left.
-fn lock(unhandled: &Mutex<Unhandled>) -> std::sync::MutexGuard<'_, Unhandled> {
-    unhandled
+/// A lock that a panic elsewhere while it was held leaves usable (the
+/// worker's and its parts' shared state: a partition's unhandled offsets,
+/// the permits, the adaptive limit, the idle plugin chains).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

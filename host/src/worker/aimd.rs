@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::lock;
 use super::permits::Permits;
 use crate::metrics;
 
@@ -145,13 +146,6 @@ impl RequestLimit {
             metrics::concurrency_limit(size);
         }
     }
-}
-
-/// A lock that a panic elsewhere while it was held leaves usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::lock;
 use super::permits::Permits;
 use crate::transform::{Chain, Plugin};
 
@@ -47,9 +48,7 @@ impl ChainPool {
 
     /// The idle chains; a panic elsewhere while they were held leaves them usable.
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Chain>> {
-        self.chains
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.chains)
     }
 
     /// The plugins' names, for a failure that is no one plugin's.

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::lock;
+
 /// Up to `size` holders at once; `size` may change at any time.
 pub(crate) struct Permits {
     semaphore: Arc<Semaphore>,
@@ -77,13 +79,6 @@ impl Permits {
             permit.forget();
         }
     }
-}
-
-/// A lock that a panic elsewhere while it was held leaves usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -281,25 +281,25 @@ impl Broker {
     /// The node id leading `partition` of `topic`, from metadata (`None`
     /// while it has no leader).
     pub async fn leader_of(&self, topic: &str, partition: i32) -> Option<u32> {
-        let (bootstrap, topic) = (self.bootstrap(), topic.to_owned());
-        blocking(move || {
-            let consumer = reader(&bootstrap, "fcsink-tests-admin")?;
-            let metadata = consumer
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .with_context(|| format!("metadata for {topic}"))?;
-            Ok(metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
-                .and_then(|p| u32::try_from(p.leader()).ok()))
-        })
-        .await
+        self.partitions_of(topic)
+            .await
+            .into_iter()
+            .find(|p| p.id == partition)
+            .and_then(|p| u32::try_from(p.leader).ok())
     }
 
     /// How many replicas of each partition of `topic` are in sync, from
     /// metadata.
     pub async fn in_sync_replicas(&self, topic: &str) -> BTreeMap<i32, usize> {
+        self.partitions_of(topic)
+            .await
+            .into_iter()
+            .map(|p| (p.id, p.in_sync))
+            .collect()
+    }
+
+    /// What metadata says of each partition of `topic`.
+    async fn partitions_of(&self, topic: &str) -> Vec<PartitionState> {
         let (bootstrap, topic) = (self.bootstrap(), topic.to_owned());
         blocking(move || {
             let consumer = reader(&bootstrap, "fcsink-tests-admin")?;
@@ -311,7 +311,11 @@ impl Broker {
                 .iter()
                 .filter(|t| t.name() == topic)
                 .flat_map(|t| t.partitions())
-                .map(|p| (p.id(), p.isr().len()))
+                .map(|p| PartitionState {
+                    id: p.id(),
+                    leader: p.leader(),
+                    in_sync: p.isr().len(),
+                })
                 .collect())
         })
         .await
@@ -328,6 +332,15 @@ impl Broker {
             .await
             .1
     }
+}
+
+/// One partition as metadata describes it.
+struct PartitionState {
+    id: i32,
+    /// The leading node's id, negative while there is none.
+    leader: i32,
+    /// Replicas in sync.
+    in_sync: usize,
 }
 
 /// Runs blocking librdkafka work off the async threads; panics on error.
