@@ -331,12 +331,51 @@ fn check_element(format: &Format, element: &Value, record: &Record) {
     }
 }
 
+/// `raw` put into a librdkafka header list (as its protocol reader does for
+/// a consumed message) and read back by the consumer's own reader: every
+/// header, in order, values exact, names exact up to a NUL byte (where
+/// librdkafka's NUL-terminated names end).
+fn through_librdkafka(raw: &RawHeaders) {
+    use rdkafka::bindings as rd;
+    // SAFETY: a fresh list, filled from live slices whose lengths are
+    // passed, read while alive and destroyed once, below.
+    let read = unsafe {
+        let list = rd::rd_kafka_headers_new(raw.len());
+        for (name, value) in raw {
+            let (value_ptr, value_len) = match value {
+                Some(value) => (value.as_ptr().cast(), value.len() as isize),
+                None => (std::ptr::null(), 0),
+            };
+            rd::rd_kafka_header_add(
+                list,
+                name.as_ptr().cast(),
+                name.len() as isize,
+                value_ptr,
+                value_len,
+            );
+        }
+        let read = crate::source::headers_of(list);
+        rd::rd_kafka_headers_destroy(list);
+        read
+    };
+    assert_eq!(read.len(), raw.len());
+    for (header, (name, value)) in read.iter().zip(raw) {
+        let until_nul = name.split(|&byte| byte == 0).next().unwrap_or_default();
+        assert_eq!(
+            crate::header_name::to_bytes(&header.key).as_ref(),
+            until_nul
+        );
+        assert_eq!(&header.value, value);
+    }
+}
+
 /// A consumed record with any headers: each name's string stands for
 /// exactly the consumed bytes, the dead-letter copy carries them first and
 /// in order, and the formats that carry headers carry them all.
 pub fn record(data: &[u8]) {
     let mut input = Input(data);
     let (record, raw) = read_record(&mut input);
+    through_librdkafka(&raw);
     for (header, (name, value)) in record.headers.iter().zip(&raw) {
         assert_eq!(
             crate::header_name::to_bytes(&header.key).as_ref(),

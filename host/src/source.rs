@@ -186,7 +186,25 @@ fn raw_headers(message: &BorrowedMessage<'_>) -> Vec<Header> {
     if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
         return Vec::new();
     }
-    // SAFETY: `headers` is valid while the message is.
+    // SAFETY: `headers` is valid while the message is, which outlives this call.
+    unsafe { headers_of(headers) }
+}
+
+/// Reads every header of a librdkafka header list, names as bytes.
+///
+/// librdkafka hands a name out NUL-terminated without its length, so a name
+/// holding a NUL byte arrives cut at it (the one loss no consumer on
+/// librdkafka can avoid); values are read whole.
+///
+/// # Safety
+///
+/// `headers` must be a valid, non-null librdkafka header list that stays
+/// alive and unchanged for the duration of the call.
+pub(crate) unsafe fn headers_of(
+    headers: *const rdkafka::bindings::rd_kafka_headers_t,
+) -> Vec<Header> {
+    use rdkafka::bindings as rd;
+    // SAFETY: the caller guarantees `headers` is valid.
     let count = unsafe { rd::rd_kafka_header_cnt(headers) };
     let mut out = Vec::with_capacity(count);
     for index in 0..count {
@@ -201,7 +219,7 @@ fn raw_headers(message: &BorrowedMessage<'_>) -> Vec<Header> {
             continue;
         }
         // SAFETY: librdkafka keeps names NUL-terminated and values `size`
-        // bytes long, both owned by the message.
+        // bytes long, both owned by the list.
         let (name, value) = unsafe {
             (
                 std::ffi::CStr::from_ptr(name).to_bytes(),
