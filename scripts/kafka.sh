@@ -9,7 +9,8 @@
 #   scripts/kafka.sh cluster-stop
 #
 # State lives in $KAFKA_RUN (default <repo>/.run/kafka, git-ignored); stop
-# deletes it. Heaps are small (KAFKA_HEAP, default -Xmx256m) so three nodes
+# deletes it. KAFKA_PORT moves the first node's port (the others follow it),
+# KAFKA_CONTROLLER_PORT the first controller port (default 19093). Heaps are small (KAFKA_HEAP, default -Xmx256m) so three nodes
 # fit on a small machine. Installs Kafka first (scripts/install-kafka.sh).
 set -euo pipefail
 
@@ -18,9 +19,9 @@ run="${KAFKA_RUN:-$repo/.run/kafka}"
 heap="${KAFKA_HEAP:--Xms128m -Xmx256m}"
 # Any fixed KRaft cluster id (22 characters of base64 UUID).
 cluster_id="ZmNzaW5rLXRlc3RzLWthZms"
-first_port=9092
-# Controller listener of node i: 19092 + i.
-controller_base=19092
+first_port="${KAFKA_PORT:-9092}"
+# Controller listener of node i: KAFKA_CONTROLLER_PORT + i - 1.
+controller_base=$((${KAFKA_CONTROLLER_PORT:-19093} - 1))
 ready_timeout=60
 
 libs() { "$repo/scripts/install-kafka.sh" | tail -n1; }

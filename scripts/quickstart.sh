@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The quick start: a Kafka-protocol broker (Tansu), the local Function Compute
-# emulator and fcsink, end to end, with a few sample records.
+# The quick start: a broker (Apache Kafka, or Tansu), the local Function
+# Compute emulator and fcsink, end to end, with a few sample records.
 #
 #   make demo                          # runs scripts/setup.sh first, then this
 #   scripts/quickstart.sh              # the same, once setup has been done
@@ -8,15 +8,18 @@
 #   scripts/quickstart.sh stop         # stop what KEEP_RUNNING=1 left running
 #
 # Environment:
-#   KAFKA_PORT         the broker's port on 127.0.0.1 (default 9092)
+#   DEMO_BROKER        kafka (the default: Apache Kafka in KRaft mode, one node)
+#                      or tansu
+#   KAFKA_PORT         the broker's port on 127.0.0.1 (default 9092); Apache
+#                      Kafka's controller listens on KAFKA_PORT + 10000
 #   FC_PORT            the emulator's port on 127.0.0.1 (default 9000)
 #   KEEP_RUNNING=1     do not stop the broker, the emulator and fcsink at the end
 #   DEMO_TIMEOUT       seconds to wait for the records to reach the function (default 60)
-#   FCSINK_TOOLS, FCSINK_VENV  where Tansu and the Python venv live (see setup.sh)
+#   FCSINK_TOOLS, FCSINK_VENV  where the brokers and the Python venv live (see setup.sh)
 #
 # Everything it writes goes to the git-ignored .run/ folder: the broker's
-# SQLite data (wiped at every start, for a clean demo), the generated config,
-# one log per process and their pid files.
+# data (wiped at every start, for a clean demo), the generated config, one
+# log per process and their pid files.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +28,7 @@ kafka_port="${KAFKA_PORT:-9092}"
 fc_port="${FC_PORT:-9000}"
 keep_running="${KEEP_RUNNING:-0}"
 demo_timeout="${DEMO_TIMEOUT:-60}"
+broker="${DEMO_BROKER:-kafka}"
 
 topic="fc-test-input"
 partitions=3
@@ -32,6 +36,9 @@ example="$repo/examples/quickstart.toml"
 config="$run_dir/quickstart.toml"
 tansu_data="$run_dir/tansu"
 tansu_log="$run_dir/tansu.log"
+# Apache Kafka's node: scripts/kafka.sh keeps its data, log and pid here.
+kafka_run="$run_dir/kafka"
+kafka_log="$kafka_run/node-1/kafka.log"
 emulator_log="$run_dir/fc-emulator.log"
 fcsink_log="$run_dir/fcsink.log"
 
@@ -44,7 +51,7 @@ unset ALIBABA_CLOUD_SECURITY_TOKEN
 # The processes started by this run (name → pid), stopped again on exit.
 declare -A started=()
 # The order to stop them in: fcsink first, so it can still commit to the broker.
-stop_order=(fcsink fc-emulator tansu)
+stop_order=(fcsink fc-emulator tansu kafka)
 
 say() { printf '\n==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -69,6 +76,8 @@ is_alive() {
 is_ours() {
     local name="$1" pid="$2" comm
     comm="$(ps -o comm= -p "$pid" 2>/dev/null || true)"
+    # Apache Kafka runs as java.
+    [[ "$name" == kafka ]] && name=java
     is_alive "$pid" && [[ "$(basename -- "${comm// /}")" == "$name" ]]
 }
 
@@ -76,6 +85,13 @@ is_ours() {
 # SIGKILL. Prints the exit status when the process is a child of this shell.
 stop_process() {
     local name="$1" pid="$2" grace waited=0 status=0
+    if [[ "$name" == kafka ]]; then
+        # Not a child of this shell: scripts/kafka.sh stops it and deletes its data.
+        KAFKA_RUN="$kafka_run" "$repo/scripts/kafka.sh" stop 2>/dev/null
+        note "stopped kafka (pid $pid)"
+        rm -f "$(pid_file kafka)"
+        return 0
+    fi
     grace="$(grace_of "$name")"
     kill -TERM "$pid" 2>/dev/null || true
     while is_alive "$pid" && ((waited < grace * 10)); do
@@ -95,7 +111,8 @@ stop_process() {
     rm -f "$(pid_file "$name")"
 }
 
-# Grace periods: fcsink drains and commits, Tansu needs about 1.5 s.
+# Grace periods: fcsink drains and commits, Tansu needs about 1.5 s
+# (scripts/kafka.sh waits for Apache Kafka itself).
 grace_of() {
     case "$1" in
         fcsink) echo 30 ;;
@@ -117,6 +134,10 @@ stop_previous() {
         fi
         rm -f "$(pid_file "$name")"
     done
+    # Apache Kafka's data from a run that could not stop it.
+    if [[ -d "$kafka_run" ]]; then
+        KAFKA_RUN="$kafka_run" "$repo/scripts/kafka.sh" stop 2>/dev/null
+    fi
 }
 
 # Runs a command in the background with its output in `log`; records its pid.
@@ -151,7 +172,7 @@ show_tail() {
 
 show_all_tails() {
     local log
-    for log in "$tansu_log" "$emulator_log" "$fcsink_log"; do
+    for log in "$tansu_log" "$kafka_log" "$emulator_log" "$fcsink_log"; do
         [[ -f "$log" ]] && show_tail "$log"
     done
     return 0
@@ -170,7 +191,7 @@ on_exit() {
         done
         note "broker:   127.0.0.1:$kafka_port (topic $topic)"
         note "function: http://127.0.0.1:$fc_port (GET /_emulator/invocations lists what arrived)"
-        note "logs:     .run/tansu.log  .run/fc-emulator.log  .run/fcsink.log"
+        note "logs:     $(broker_log_name)  .run/fc-emulator.log  .run/fcsink.log"
         note "stop them with: scripts/quickstart.sh stop"
         exit "$status"
     fi
@@ -195,10 +216,26 @@ build() {
 }
 
 find_tools() {
-    tansu="$("$repo/scripts/install-tansu.sh" | tail -n 1)"
+    case "$broker" in
+    tansu)
+        tansu="$("$repo/scripts/install-tansu.sh" | tail -n 1)"
+        [[ -x "$tansu" ]] || die "Tansu is not installed; run DEMO_BROKER=tansu scripts/setup.sh demo (or DEMO_BROKER=tansu make demo)"
+        ;;
+    kafka)
+        "$repo/scripts/install-kafka.sh" >/dev/null ||
+            die "Apache Kafka is not installed; run scripts/setup.sh demo (or make demo)"
+        ;;
+    *) die "DEMO_BROKER must be kafka or tansu (got '$broker')" ;;
+    esac
     python="$("$repo/scripts/python-env.sh" | tail -n 1)"
-    [[ -x "$tansu" ]] || die "Tansu is not installed; run scripts/setup.sh (or make demo)"
-    [[ -x "$python" ]] || die "the Python venv is missing; run scripts/setup.sh (or make demo)"
+    [[ -x "$python" ]] || die "the Python venv is missing; run scripts/setup.sh demo (or make demo)"
+}
+
+broker_log_name() {
+    case "$broker" in
+    tansu) echo .run/tansu.log ;;
+    kafka) echo .run/kafka/node-1/kafka.log ;;
+    esac
 }
 
 # Fails when something already listens on 127.0.0.1:`port`.
@@ -225,6 +262,9 @@ check_ports() {
     [[ "$kafka_port" != "$fc_port" ]] ||
         die "KAFKA_PORT and FC_PORT must differ (both are $kafka_port)"
     require_free_port "$kafka_port" "the broker" KAFKA_PORT
+    if [[ "$broker" == kafka ]]; then
+        require_free_port "$((kafka_port + 10000))" "Apache Kafka's controller" KAFKA_PORT
+    fi
     require_free_port "$fc_port" "the emulator" FC_PORT
 }
 
@@ -259,6 +299,25 @@ start_tansu() {
     note "ready (pid ${started[tansu]}, log .run/tansu.log)"
 }
 
+start_kafka() {
+    say "Starting Apache Kafka (KRaft, one node) on 127.0.0.1:$kafka_port (data in .run/kafka, deleted at the end)"
+    KAFKA_RUN="$kafka_run" KAFKA_PORT="$kafka_port" KAFKA_CONTROLLER_PORT="$((kafka_port + 10000))" \
+        "$repo/scripts/kafka.sh" start >/dev/null 2>"$run_dir/kafka-start.log" || {
+        show_tail "$run_dir/kafka-start.log"
+        die "Apache Kafka did not start; see $run_dir/kafka-start.log"
+    }
+    started[kafka]="$(cat "$kafka_run/node-1/pid")"
+    echo "${started[kafka]}" >"$(pid_file kafka)"
+    note "ready (pid ${started[kafka]}, log .run/kafka/node-1/kafka.log)"
+}
+
+start_broker() {
+    case "$broker" in
+    tansu) start_tansu ;;
+    kafka) start_kafka ;;
+    esac
+}
+
 emulator_up() { curl -fsS -o /dev/null "http://127.0.0.1:$fc_port/_emulator/stats" 2>/dev/null; }
 
 start_emulator() {
@@ -272,7 +331,7 @@ start_emulator() {
 create_topic() {
     say "Creating the topic $topic ($partitions partitions)"
     "$python" - "127.0.0.1:$kafka_port" "$topic" "$partitions" <<'EOF'
-import signal, sys
+import signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it quietly
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -287,9 +346,12 @@ except KafkaException as err:
     if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
         sys.exit(f"error: cannot create {topic}: {err}")
     print(f"    {topic} already exists")
-found = admin.list_topics(topic, timeout=30).topics[topic]
-if found.error is not None:
-    sys.exit(f"error: {topic} is not in the broker's metadata: {found.error}")
+# Apache Kafka's metadata shows a new topic a moment after it is created.
+deadline = time.monotonic() + 30
+while (found := admin.list_topics(topic, timeout=30).topics[topic]).error is not None:
+    if time.monotonic() > deadline:
+        sys.exit(f"error: {topic} is not in the broker's metadata: {found.error}")
+    time.sleep(0.2)
 print(f"    {topic} has {len(found.partitions)} partitions")
 EOF
 }
@@ -434,7 +496,7 @@ main() {
     find_tools
     stop_previous
     check_ports
-    start_tansu
+    start_broker
     start_emulator
     create_topic
     write_config

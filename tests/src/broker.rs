@@ -4,7 +4,7 @@
 //! directories.
 //!
 //! [`Broker::memory`] and [`Broker::sqlite`] start the broker that
-//! `FCSINK_BROKER` names (`tansu`, the default, or `kafka`), so the same
+//! `FCSINK_BROKER` names (`kafka`, the default, or `tansu`), so the same
 //! test runs on either; [`Broker::tansu`], [`Broker::kafka`] and
 //! [`Broker::kafka_cluster`] pick one. `broker/tansu.rs` and
 //! `broker/kafka.rs` run the processes; `broker/client.rs` holds what tests
@@ -34,6 +34,10 @@ mod tansu;
 
 pub use client::{ConsumedRecord, ProduceRecord};
 
+/// The topic config for records over Apache Kafka's default 1 MB limit, as
+/// a user sets it (Tansu has no such limit).
+pub const LARGE_RECORDS: (&str, &str) = ("max.message.bytes", "16777216");
+
 /// Where the broker keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -55,16 +59,17 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// The flavor `FCSINK_BROKER` names: `tansu` (the default) or `kafka`.
+    /// The flavor `FCSINK_BROKER` names: `kafka` (the default, what users
+    /// run) or `tansu`.
     ///
     /// # Panics
     ///
     /// On any other value.
     pub fn from_env() -> Flavor {
         match std::env::var("FCSINK_BROKER").as_deref() {
-            Err(_) | Ok("") | Ok("tansu") => Flavor::Tansu,
-            Ok("kafka") => Flavor::Kafka,
-            Ok(other) => panic!("FCSINK_BROKER={other}: expected tansu or kafka"),
+            Err(_) | Ok("") | Ok("kafka") => Flavor::Kafka,
+            Ok("tansu") => Flavor::Tansu,
+            Ok(other) => panic!("FCSINK_BROKER={other}: expected kafka or tansu"),
         }
     }
 }

@@ -3,8 +3,8 @@
 //! # Layout
 //!
 //! - [`bench`]: what the benchmark binaries share.
-//! - [`broker`]: a real broker (Tansu, or Apache Kafka: one node or a
-//!   cluster) run as child processes, with helpers to create topics,
+//! - [`broker`]: a real broker (Apache Kafka, one node or a cluster, or
+//!   Tansu) run as child processes, with helpers to create topics,
 //!   produce, read back and inspect offsets.
 //!
 //! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
@@ -13,7 +13,8 @@
 //! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
 //! Tansu comes from `scripts/install-tansu.sh` (see `scripts/TANSU.md`),
-//! Apache Kafka from `scripts/install-kafka.sh`; `FCSINK_BROKER` chooses.
+//! Apache Kafka from `scripts/install-kafka.sh`; `FCSINK_BROKER` chooses
+//! (Apache Kafka unless it says `tansu`).
 pub mod bench;
 pub mod broker;
 pub mod connector;

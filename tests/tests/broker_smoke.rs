@@ -1,5 +1,6 @@
-//! The broker harness works against a real Tansu: records go in on explicit
-//! partitions and come back intact, and SQLite data survives a restart.
+//! The broker harness works against a real broker (either flavor): records
+//! go in on explicit partitions and come back intact, and stored data
+//! survives a restart.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

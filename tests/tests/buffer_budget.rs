@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fc_emulator::Fault;
-use fcsink_tests::broker::Broker;
+use fcsink_tests::broker::{Broker, LARGE_RECORDS};
 use fcsink_tests::connector::{self, Process, peak_rss, wait_until};
 
 const FCSINK: &str = env!("CARGO_BIN_EXE_fcsink-under-test");
@@ -29,7 +29,9 @@ fn bound(concurrency: u64, batch_bytes: u64, max_request_bytes: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_partitions_of_megabyte_records_stay_within_the_buffer() {
     let broker = Broker::sqlite().await;
-    broker.create_topic("wide", PARTITIONS).await;
+    broker
+        .create_topic_with("wide", PARTITIONS, 1, &[LARGE_RECORDS])
+        .await;
     // A slow function: the records pile up in fcsink, not at the broker.
     let emulator = connector::emulator(|_| {}).await;
     emulator.inject(Fault::latency(Duration::from_millis(500)));

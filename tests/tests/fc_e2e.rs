@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use fc_emulator::{Emulator, Fault};
-use fcsink_tests::broker::Broker;
+use fcsink_tests::broker::{Broker, LARGE_RECORDS};
 use fcsink_tests::connector::{self, Running, delivered, position, wait_until};
 use fcsink_tests::plugins::plugin;
 use serde_json::Value;
@@ -310,7 +310,11 @@ async fn a_client_error_dead_letters_the_batch_with_reason_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_too_large_for_kafka_goes_without_its_value() {
-    let (broker, emulator) = setup("too-large", 1).await;
+    let broker = Broker::sqlite().await;
+    broker
+        .create_topic_with("too-large", 1, 1, &[LARGE_RECORDS])
+        .await;
+    let emulator = connector::emulator(|_| {}).await;
     emulator.inject(Fault::status(400));
     let big = vec![b'v'; 1_500_000];
     broker

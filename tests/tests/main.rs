@@ -1,6 +1,6 @@
 //! fcsink's integration tests: one binary, one module per area.
 
-// The Tansu harness itself: topics, produce, read back, restart.
+// The broker harness itself: topics, produce, read back, restart.
 mod broker_smoke;
 // The transform stage with real plugins: every sandbox limit obeyed and violated.
 mod sandbox;

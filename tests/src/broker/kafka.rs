@@ -364,6 +364,8 @@ offsets.topic.num.partitions=10
 transaction.state.log.replication.factor={replication}
 transaction.state.log.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
+# Topics exist only when created, as on managed Kafka (and Tansu).
+auto.create.topics.enable=false
 # Records up to 16 MiB between brokers (the 10 MB tests).
 replica.fetch.max.bytes=16777216
 replica.fetch.response.max.bytes=33554432

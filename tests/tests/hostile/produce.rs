@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fc_emulator::{Emulator, Fault};
 use fcsink::config::Settings;
-use fcsink_tests::broker::Broker;
+use fcsink_tests::broker::{Broker, LARGE_RECORDS};
 use fcsink_tests::connector::{self, delivered, http_get, position, wait_until};
 use fcsink_tests::ledger::Position;
 
@@ -147,7 +147,9 @@ async fn a_missing_dead_letter_topic_stops_only_its_partition_visibly_and_loses_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_dead_letter_too_large_is_stripped_the_others_of_its_batch_go_whole() {
     let broker = Broker::sqlite().await;
-    broker.create_topic("strip", 1).await;
+    broker
+        .create_topic_with("strip", 1, 1, &[LARGE_RECORDS])
+        .await;
     let emulator = connector::emulator(|_| {}).await;
     emulator.inject(Fault::status(400));
     let big = vec![b'v'; 1_500_000];
