@@ -1,10 +1,12 @@
 //! Kafka plumbing every part shares: the producer and admin client
 //! settings derived from the consumer's, closing the clients, creating
-//! topics ([`topics`]), reading compacted ones ([`compacted`]), and the
-//! group's offsets from outside it ([`offsets`]).
+//! topics ([`topics`]), reading compacted ones ([`compacted`]), the
+//! group's offsets from outside it ([`offsets`]), and the first contact
+//! that says why the brokers cannot be used ([`reach`]).
 
 pub mod compacted;
 pub mod offsets;
+pub mod reach;
 pub mod topics;
 
 use std::time::Duration;
@@ -49,7 +51,12 @@ pub(crate) async fn close(consumer: Arc<Consumer>, producer: FutureProducer) {
 /// and admin clients, with `acks=all`.
 pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
-    for (key, value) in consumer_config.config_map() {
+    // `config_map` hides the secrets' values (rdkafka's sanitised view):
+    // it gives the keys, `get` the values as set.
+    for key in consumer_config.config_map().into_keys() {
+        let Some(value) = consumer_config.get(key) else {
+            continue;
+        };
         // Security and connection settings carry over; consumer-only ones do not.
         if !matches!(
             key,
@@ -81,3 +88,26 @@ pub(crate) fn producer_config(consumer_config: &ClientConfig) -> ClientConfig {
 /// librdkafka's `message.max.bytes` for fcsink's producers unless
 /// `[source.kafka]` sets it: 64 MiB.
 const PRODUCER_MAX_MESSAGE_BYTES: &str = "67108864";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producers_get_the_secrets_as_set_not_rdkafkas_sanitised_view() {
+        let mut consumer = ClientConfig::new();
+        consumer
+            .set("bootstrap.servers", "b:9092")
+            .set("group.id", "connect-x")
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.password", "the-password")
+            .set("ssl.key.password", "the-key-password")
+            .set("session.timeout.ms", "45000");
+        let producer = producer_config(&consumer);
+        assert_eq!(producer.get("sasl.password"), Some("the-password"));
+        assert_eq!(producer.get("ssl.key.password"), Some("the-key-password"));
+        assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(producer.get("group.id"), None);
+        assert_eq!(producer.get("session.timeout.ms"), None);
+    }
+}

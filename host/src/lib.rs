@@ -56,6 +56,7 @@ pub mod rate_limit;
 pub mod results;
 pub mod retry;
 pub mod source;
+mod sync;
 pub mod transform;
 mod worker;
 

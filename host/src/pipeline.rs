@@ -94,6 +94,7 @@ pub async fn run_with_target(
     let (_runtime, plugins) = load_plugins(&settings)?;
 
     let kafka_config = source::client_config(&settings);
+    kafka::reach::reach(&kafka::producer_config(&kafka_config)).await?;
     let mut created = Vec::new();
     if settings.delivery.create_topics {
         let topics = settings.delivery.output_topics();

@@ -37,6 +37,7 @@ use crate::rate_limit::RateLimit;
 use crate::results::Results;
 use crate::retry::{self, Records, RetryPolicy, Settled};
 use crate::source::{self, Consumer, TopicPartition};
+use crate::sync::lock;
 use crate::transform::{Record, TransformError};
 
 /// What every worker shares.
@@ -238,15 +239,6 @@ impl Lane<'_> {
             }
         }
     }
-}
-
-/// A lock that a panic elsewhere while it was held leaves usable (the
-/// worker's and its parts' shared state: a partition's unhandled offsets,
-/// the permits, the adaptive limit, the idle plugin chains).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The text a panic was raised with.

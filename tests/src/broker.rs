@@ -33,6 +33,7 @@ mod kafka;
 mod tansu;
 
 pub use client::{ConsumedRecord, ProduceRecord};
+pub use kafka::{SASL_PASSWORD, SASL_USER};
 
 /// The topic config for records over Apache Kafka's default 1 MB limit, as
 /// a user sets it (Tansu has no such limit).
@@ -133,9 +134,19 @@ impl Broker {
         Broker::kafka_nodes(nodes, Storage::Sqlite).await
     }
 
+    /// Starts a one-node Apache Kafka that also listens for SASL_SSL
+    /// (PLAIN and SCRAM-SHA-256 for [`SASL_USER`]; see
+    /// [`sasl_bootstrap`](Broker::sasl_bootstrap)).
+    pub async fn kafka_secured() -> Broker {
+        Broker {
+            process: Process::Kafka(kafka::Kafka::start_new(1, true).await),
+            storage: Storage::Sqlite,
+        }
+    }
+
     async fn kafka_nodes(nodes: u32, storage: Storage) -> Broker {
         Broker {
-            process: Process::Kafka(kafka::Kafka::start_new(nodes).await),
+            process: Process::Kafka(kafka::Kafka::start_new(nodes, false).await),
             storage,
         }
     }
@@ -155,6 +166,18 @@ impl Broker {
             Process::Tansu(tansu) => tansu.bootstrap(),
             Process::Kafka(kafka) => kafka.bootstrap(),
         }
+    }
+
+    /// The SASL_SSL `bootstrap.servers` of a [`Broker::kafka_secured`] and
+    /// the CA file (PEM) that verifies its certificate.
+    ///
+    /// # Panics
+    ///
+    /// On a broker started without security.
+    pub fn sasl_bootstrap(&self) -> (String, std::path::PathBuf) {
+        self.kafka_ref()
+            .sasl_bootstrap()
+            .expect("this test needs Broker::kafka_secured")
     }
 
     /// Kills the broker, every node of a cluster (like a crash, no clean

@@ -150,6 +150,15 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` for the pipeline to end by itself (a start-up
+    /// error); `None` while it still runs.
+    pub async fn finished(&mut self, timeout: Duration) -> Option<anyhow::Result<()>> {
+        tokio::time::timeout(timeout, &mut self.task)
+            .await
+            .ok()
+            .map(|joined| joined.expect("the pipeline task does not panic"))
+    }
+
     /// Asks for a graceful shutdown and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

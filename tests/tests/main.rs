@@ -10,6 +10,8 @@ mod fc_e2e;
 mod idempotency;
 // Kafka → fcsink → AWS Lambda (emulator and moto) and plain HTTP, result topics included.
 mod lambda_e2e;
+// SASL/PLAIN and SASL/SCRAM-SHA-256 over TLS with a CA file; a wrong password.
+mod security;
 // Starting anywhere: `source.start_from` a time, `fcsink reset-offsets`.
 mod start_from;
 // Operating a fleet: config and status topics, ops commands, /metrics, --until-end.

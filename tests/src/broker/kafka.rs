@@ -29,11 +29,21 @@ const READY_LINE: &str = "Kafka Server started";
 /// The node's combined stdout/stderr inside its directory.
 const LOG_FILE: &str = "kafka.log";
 
+/// The user a secured node knows, for both SASL/PLAIN and
+/// SASL/SCRAM-SHA-256, and its password.
+pub const SASL_USER: &str = "fcsink";
+/// [`SASL_USER`]'s password.
+pub const SASL_PASSWORD: &str = "fcsink-test-password";
+/// The broker keystore's password (a test value, not a secret).
+const KEYSTORE_PASSWORD: &str = "fcsink-test-keystore";
+
 /// One KRaft node (broker and controller in one JVM).
 struct Node {
     id: u32,
     port: u16,
     controller_port: u16,
+    /// The SASL_SSL listener of a secured node.
+    sasl_port: Option<u16>,
     dir: PathBuf,
     /// `None` while stopped.
     child: Option<Child>,
@@ -46,13 +56,19 @@ pub(super) struct Kafka {
     java: PathBuf,
     libs: PathBuf,
     nodes: Vec<Node>,
+    /// The CA that signed a secured cluster's certificates.
+    ca: Option<PathBuf>,
     /// Holds every node's directory.
     root: TempDir,
 }
 
 impl Kafka {
     /// Formats and starts `nodes` nodes and waits until every one answers.
-    pub(super) async fn start_new(nodes: u32) -> Kafka {
+    /// A `secured` cluster also listens for SASL_SSL (PLAIN and
+    /// SCRAM-SHA-256 for [`SASL_USER`], a certificate for `127.0.0.1` signed
+    /// by a CA of its own), as ApsaraMQ for Kafka's SASL endpoint does; its
+    /// plaintext listener stays for the tests' own clients.
+    pub(super) async fn start_new(nodes: u32, secured: bool) -> Kafka {
         let root = tempfile::Builder::new()
             .prefix("fcsink-kafka-")
             .tempdir()
@@ -65,13 +81,19 @@ impl Kafka {
                     id,
                     port: free_port(),
                     controller_port: free_port(),
+                    sasl_port: secured.then(free_port),
                     dir: root.path().join(format!("node-{id}")),
                     child: None,
                     log_offset: 0,
                 })
                 .collect(),
+            ca: None,
             root,
         };
+        if secured {
+            let ca = make_certificates(kafka.root.path()).unwrap_or_else(|err| panic!("{err:#}"));
+            kafka.ca = Some(ca);
+        }
         kafka.format().unwrap_or_else(|err| panic!("{err:#}"));
         for index in 0..kafka.nodes.len() {
             kafka.spawn(index).unwrap_or_else(|err| panic!("{err:#}"));
@@ -92,6 +114,20 @@ impl Kafka {
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Every node's SASL_SSL address, comma-separated, and the CA file that
+    /// verifies them; `None` unless the cluster is secured.
+    pub(super) fn sasl_bootstrap(&self) -> Option<(String, PathBuf)> {
+        let ca = self.ca.clone()?;
+        let addresses = self
+            .nodes
+            .iter()
+            .filter_map(|node| node.sasl_port)
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        Some((addresses, ca))
     }
 
     /// The node ids, 1-based.
@@ -206,16 +242,28 @@ impl Kafka {
         let replication = self.nodes.len().min(3);
         for node in &self.nodes {
             fs::create_dir_all(node.dir.join("data"))?;
-            fs::write(
-                node.dir.join("server.properties"),
-                server_properties(node, &voters, replication),
-            )?;
+            let mut properties = server_properties(node, &voters, replication);
+            if let Some(sasl_port) = node.sasl_port {
+                properties = secured_properties(
+                    &properties,
+                    sasl_port,
+                    &self.root.path().join("broker.p12"),
+                );
+            }
+            fs::write(node.dir.join("server.properties"), properties)?;
             fs::write(node.dir.join("log4j2.properties"), LOG4J2_PROPERTIES)?;
-            let output = self
-                .java_command(node)
+            let mut format = self.java_command(node);
+            format
                 .args(["kafka.tools.StorageTool", "format", "--ignore-formatted"])
                 .args(["-t", CLUSTER_ID, "-c"])
-                .arg(node.dir.join("server.properties"))
+                .arg(node.dir.join("server.properties"));
+            if node.sasl_port.is_some() {
+                // SCRAM credentials live in the cluster metadata.
+                format.arg("--add-scram").arg(format!(
+                    "SCRAM-SHA-256=[name={SASL_USER},password={SASL_PASSWORD}]"
+                ));
+            }
+            let output = format
                 .output()
                 .with_context(|| format!("run {}", self.java.display()))?;
             if !output.status.success() {
@@ -378,6 +426,123 @@ broker.heartbeat.interval.ms=1000
         controller = node.controller_port,
         data = node.dir.join("data").display(),
     )
+}
+
+/// `properties` with a SASL_SSL listener on `sasl_port` added: PLAIN and
+/// SCRAM-SHA-256, TLS with the PKCS#12 `keystore`.
+fn secured_properties(properties: &str, sasl_port: u16, keystore: &Path) -> String {
+    let mut out = String::new();
+    for line in properties.lines() {
+        if let Some(rest) = line.strip_prefix("listeners=") {
+            out.push_str(&format!(
+                "listeners={rest},SASL_SSL://127.0.0.1:{sasl_port}\n"
+            ));
+        } else if let Some(rest) = line.strip_prefix("advertised.listeners=") {
+            out.push_str(&format!(
+                "advertised.listeners={rest},SASL_SSL://127.0.0.1:{sasl_port}\n"
+            ));
+        } else if let Some(rest) = line.strip_prefix("listener.security.protocol.map=") {
+            out.push_str(&format!(
+                "listener.security.protocol.map={rest},SASL_SSL:SASL_SSL\n"
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{SASL_USER}=\"{SASL_PASSWORD}\";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={KEYSTORE_PASSWORD}
+ssl.key.password={KEYSTORE_PASSWORD}
+",
+        keystore = keystore.display(),
+    ));
+    out
+}
+
+/// A CA (`ca.pem`) and the brokers' certificate for `127.0.0.1` signed by
+/// it, in `broker.p12`, made with the `openssl` command; returns the CA file.
+fn make_certificates(dir: &Path) -> Result<PathBuf> {
+    let run = |args: &[&str]| -> Result<()> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("run openssl")?;
+        if !output.status.success() {
+            bail!(
+                "openssl {} failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    };
+    fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "7",
+        "-subj",
+        "/CN=fcsink test CA",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "broker.pem",
+        "-days",
+        "7",
+        "-extfile",
+        "san.ext",
+    ])?;
+    let password = format!("pass:{KEYSTORE_PASSWORD}");
+    run(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        "broker.pem",
+        "-inkey",
+        "broker.key",
+        "-certfile",
+        "ca.pem",
+        "-out",
+        "broker.p12",
+        "-passout",
+        &password,
+    ])?;
+    Ok(dir.join("ca.pem"))
 }
 
 /// Kafka's INFO log to stdout, without the request logs.

@@ -172,7 +172,16 @@ pub async fn run(plan: &Plan, options: &Options) -> Report {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let broker = Broker::sqlite().await;
-    broker.create_topic(TOPIC, PARTITIONS).await;
+    // The edge plan's records reach 4 MiB, past Apache Kafka's 1 MB default:
+    // the source and the dead-letter topic are made for them, as a user
+    // would (fcsink creates a missing dead-letter topic with the broker's
+    // defaults).
+    for topic in [TOPIC, DEAD_LETTER_TOPIC] {
+        let partitions = if topic == TOPIC { PARTITIONS } else { 1 };
+        broker
+            .create_topic_with(topic, partitions, 1, &[crate::broker::LARGE_RECORDS])
+            .await;
+    }
     let emulator = connector::emulator(|_| {}).await;
     let stage = Arc::new(Stage {
         config_file: dir.path().join("fcsink.toml"),
