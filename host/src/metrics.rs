@@ -193,6 +193,18 @@ pub fn records_stripped(topic: &'static str, n: usize) {
     }
 }
 
+/// Values of a forwarded header (`forward_headers`) left out of a request
+/// because they are not valid HTTP header values, by header name.
+pub fn headers_not_forwarded(header: &str, n: usize) {
+    if n > 0 {
+        count(
+            "fcsink_headers_not_forwarded_total",
+            &[("header", header)],
+            n as u64,
+        );
+    }
+}
+
 /// Requests allowed in flight now: `source.concurrency`, or fewer while the
 /// target throttles.
 pub fn concurrency_limit(limit: usize) {

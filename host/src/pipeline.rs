@@ -145,6 +145,7 @@ pub async fn run_with_target(
         breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),
         rate: RateLimit::new(settings.delivery.max_requests_per_second, share),
         format: settings.format.clone(),
+        forward: crate::invoke::forward::Forward::new(&settings.forward_headers),
         dead_letters: DeadLetters::new(
             producers.writer(
                 settings.delivery.dead_letter_topic.clone(),

@@ -36,7 +36,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     let name = connector_name(&raw.name)?;
     let source = source(raw.source, base)?;
-    let (mut target, format) = target(raw.target, &name, &source)?;
+    let (mut target, format, forward_headers) = target(raw.target, &name, &source)?;
     let delivery = delivery(raw.delivery, &name, &target)?;
     if let TargetSettings::Fc(fc) = &mut target {
         fc.task_ids = delivery.idempotency == Idempotency::FcTaskId;
@@ -50,6 +50,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
         source,
         target,
         format,
+        forward_headers,
         name,
     })
 }
