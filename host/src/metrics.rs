@@ -340,6 +340,10 @@ const HELP: &[(&str, &str)] = &[
         "fcsink_records_stripped_total",
         "Records written without their value (or key): Kafka refused them alone as too large.",
     ),
+    (
+        "fcsink_headers_not_forwarded_total",
+        "Values of forward_headers left out of requests: not valid HTTP header values.",
+    ),
 ];
 
 fn help(name: &str) -> &'static str {

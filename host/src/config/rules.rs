@@ -23,7 +23,7 @@ use batch::batch;
 pub(crate) use batch::default_request_bytes;
 use delivery::delivery;
 use fc::{endpoint_url, fc_settings};
-use http::http_settings;
+use http::{http_settings, is_header_name};
 use lambda::lambda_settings;
 pub(crate) use plugins::plugin_spec;
 use plugins::{sandbox, transforms};

@@ -125,10 +125,12 @@ fn forward_headers(table: &str, names: &[String], taken: Taken<'_>) -> Result<Ve
     let field = format!("{table}.forward_headers");
     let mut seen: Vec<String> = Vec::new();
     for name in names {
-        let ok = made_of(name, 1..=256, |b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        });
-        checked(&field, name, ok, "must be HTTP header names")?;
+        checked(
+            &field,
+            name,
+            is_header_name(name),
+            "must be HTTP header names",
+        )?;
         let lower = name.to_ascii_lowercase();
         if let Some(reason) = taken.refuses(&lower) {
             return Err(ConfigError::invalid(
