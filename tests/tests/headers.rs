@@ -1,7 +1,8 @@
 //! Record headers end to end: produced to a real broker with binary values,
-//! repeated names and a name that is not UTF-8, they reach the function
-//! byte for byte in the `fc` and `confluent` payloads, and the names in
-//! `forward_headers` arrive as HTTP request headers, one set per request.
+//! repeated names, a name that is not UTF-8 and a null value, they reach
+//! the function byte for byte in the `fc` (FC), `confluent` (Lambda) and
+//! `cloudevents` (HTTP) payloads, and the names in `forward_headers` arrive
+//! as HTTP request headers of each target, one set per request.
 
 use std::time::Duration;
 
@@ -54,11 +55,9 @@ fn bytes_of(header: &Value, field: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// A record object's `headers` list, as bytes.
-fn headers_of(record: &Value) -> Headers {
-    record
-        .get("headers")
-        .and_then(Value::as_array)
+/// A `headers` list, as bytes; none is an empty list.
+fn headers_of(list: Option<&Value>) -> Headers {
+    list.and_then(Value::as_array)
         .map(|headers| {
             headers
                 .iter()
@@ -66,6 +65,15 @@ fn headers_of(record: &Value) -> Headers {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Where each format keeps a record's headers.
+fn headers_in(format: &str, element: &Value) -> Headers {
+    headers_of(match format {
+        "fc" => element.get("headers"),
+        "confluent" => element["payload"].get("headers"),
+        _ => element["data"]["headers"].get("headers"),
+    })
 }
 
 fn invocations_of(emulator: &Emulator, function: &str) -> Vec<Invocation> {
@@ -86,16 +94,44 @@ fn forwarded(invocation: &Invocation) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn target(emulator: &Emulator, function: &str, format: &str) -> String {
-    format!(
-        "[target.fc]\nendpoint = \"http://{}\"\nservice = \"s\"\nfunction = \"{function}\"\n\
-         timeout_ms = 10000\nformat = \"{format}\"\nforward_headers = [\"tenant\", \"tag\"]",
-        emulator.addr()
-    )
+/// The connectors: name, the function as the emulator records it, the
+/// format and the target table. One per target, each in another format.
+fn connectors(emulator: &Emulator) -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let forward = "forward_headers = [\"tenant\", \"tag\"]\ntimeout_ms = 10000";
+    vec![
+        (
+            "headers-fc",
+            "fc_format",
+            "fc",
+            format!(
+                "[target.fc]\nendpoint = \"http://{}\"\nservice = \"s\"\nfunction = \"fc_format\"\n{forward}",
+                emulator.addr()
+            ),
+        ),
+        (
+            "headers-lambda",
+            "confluent_format",
+            "confluent",
+            format!(
+                "[target.lambda]\nfunction = \"confluent_format\"\nregion = \"us-east-1\"\n\
+                 endpoint = \"http://{}\"\n{forward}",
+                emulator.addr()
+            ),
+        ),
+        (
+            "headers-http",
+            "cloudevents_format",
+            "cloudevents",
+            format!(
+                "[target.http]\nurl = \"{}/http/cloudevents_format\"\nformat = \"cloudevents\"\n{forward}",
+                emulator.url()
+            ),
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_reach_the_function_byte_for_byte_and_forwarded_ones_as_request_headers() {
+async fn headers_reach_every_target_byte_for_byte_and_forwarded_ones_as_request_headers() {
     let broker = Broker::sqlite().await;
     broker.create_topic(TOPIC, 1).await;
     let produced = produced();
@@ -110,47 +146,41 @@ async fn headers_reach_the_function_byte_for_byte_and_forwarded_ones_as_request_
             .await;
     }
     let emulator = connector::emulator(|_| {}).await;
-    let batch = "[batch]\nsize = 10\nlinger_ms = 200";
-    let fc = Running::start(&connector::config_with_target(
-        "headers-fc",
-        &broker,
-        TOPIC,
-        &target(&emulator, "fc_format", "fc"),
-        batch,
-    ));
-    let confluent = Running::start(&connector::config_with_target(
-        "headers-confluent",
-        &broker,
-        TOPIC,
-        &target(&emulator, "confluent_format", "confluent"),
-        batch,
-    ));
+    let connectors = connectors(&emulator);
+    let running: Vec<Running> = connectors
+        .iter()
+        .map(|(name, _, _, target)| {
+            Running::start(&connector::config_with_target(
+                name,
+                &broker,
+                TOPIC,
+                target,
+                "[batch]\nsize = 10\nlinger_ms = 200",
+            ))
+        })
+        .collect();
     let count = |function: &str| {
         invocations_of(&emulator, function)
             .iter()
             .map(|i| records_of(i).len())
             .sum::<usize>()
     };
-    wait_until("every record at both functions", WAIT, || async {
-        count("fc_format") >= 3 && count("confluent_format") >= 3
+    wait_until("every record at every function", WAIT, || async {
+        connectors
+            .iter()
+            .all(|(_, function, _, _)| count(function) >= 3)
     })
     .await;
-    fc.stop().await.expect("fcsink runs on");
-    confluent.stop().await.expect("fcsink runs on");
+    for running in running {
+        running.stop().await.expect("fcsink runs on");
+    }
 
-    for (function, payload) in [("fc_format", None), ("confluent_format", Some("payload"))] {
+    for (_, function, format, _) in &connectors {
         let invocations = invocations_of(&emulator, function);
-        let records: Vec<Value> = invocations
-            .iter()
-            .flat_map(records_of)
-            .map(|r| match payload {
-                Some(field) => r[field].clone(),
-                None => r,
-            })
-            .collect();
+        let records: Vec<Value> = invocations.iter().flat_map(records_of).collect();
         assert_eq!(records.len(), 3, "{function}: {records:?}");
         for (record, headers) in records.iter().zip(&produced) {
-            assert_eq!(&headers_of(record), headers, "{function}: {record}");
+            assert_eq!(&headers_in(format, record), headers, "{function}: {record}");
         }
         // Records 0 and 1 forward the same values and share a request;
         // record 2 forwards others and goes in a request of its own.
