@@ -9,9 +9,10 @@
 //! A record's forwarded values are, for each configured name in order,
 //! every header of exactly that name (Kafka names are case-sensitive), in
 //! the record's order: a repeated name becomes a repeated HTTP header. A
-//! null value, or one that is not a valid HTTP header value (a control
-//! character such as a line break), is left out, logged and counted
-//! (`fcsink_headers_not_forwarded_total`); the record is still delivered.
+//! null value is left out; so is a value that would not arrive as it is (a
+//! control character such as a line break, a space at either end), logged
+//! and counted (`fcsink_headers_not_forwarded_total`). The record is
+//! delivered either way, the header in its payload.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -46,9 +47,9 @@ impl Forward {
         for (name, http_name) in &self.names {
             let mut skipped = 0;
             for header in record.headers.iter().filter(|h| h.key == *name) {
-                match header.value.as_deref().map(HeaderValue::from_bytes) {
-                    Some(Ok(value)) => headers.push((http_name.clone(), value)),
-                    Some(Err(_)) => skipped += 1,
+                match header.value.as_deref().map(http_value) {
+                    Some(Some(value)) => headers.push((http_name.clone(), value)),
+                    Some(None) => skipped += 1,
                     None => {}
                 }
             }
@@ -76,6 +77,17 @@ impl Forward {
         }
         runs
     }
+}
+
+/// `bytes` as an HTTP header value that arrives as it is: no control
+/// characters (which could end the header and start another), and no
+/// space or tab at either end (which the receiver strips).
+fn http_value(bytes: &[u8]) -> Option<HeaderValue> {
+    let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    if padded(bytes.first()) || padded(bytes.last()) {
+        return None;
+    }
+    HeaderValue::from_bytes(bytes).ok()
 }
 
 impl Forwarded {
@@ -144,10 +156,16 @@ mod tests {
             &[
                 (b"h", None),
                 (b"h", Some(b"a\r\nx-evil: 1")),
-                (b"h", Some(b"ok")),
+                (b"h", Some(b" padded")),
+                (b"h", Some(b"padded\t")),
+                (b"h", Some(b"o k")),
+                (b"h", Some(b"")),
             ],
         );
-        assert_eq!(sent(&forward.of(&r)), vec![("h".into(), b"ok".to_vec())]);
+        assert_eq!(
+            sent(&forward.of(&r)),
+            vec![("h".into(), b"o k".to_vec()), ("h".into(), Vec::new())]
+        );
     }
 
     #[test]
