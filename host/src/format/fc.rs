@@ -282,7 +282,8 @@ mod properties {
     proptest! {
         /// Whatever the records and limits: requests keep order, cover every
         /// record once, respect both limits (an overflowed record travels
-        /// alone), and each body carries exactly its records, losslessly.
+        /// alone), and each body carries exactly its records, headers
+        /// included, losslessly.
         #[test]
         fn requests_are_lossless_and_within_limits(records in records(), max_records in 1usize..25, max_bytes in 400usize..4000) {
             let requests = requests(records.iter(), max_records, max_bytes);
@@ -306,6 +307,25 @@ mod properties {
                     } else {
                         prop_assert_eq!(decoded(object, "key"), record.key.clone());
                         prop_assert_eq!(decoded(object, "value"), record.value.clone());
+                        let headers: Vec<_> = object
+                            .get("headers")
+                            .and_then(serde_json::Value::as_array)
+                            .map_or(&[][..], Vec::as_slice)
+                            .iter()
+                            .map(|h| {
+                                let value = (!h["value"].is_null()).then(|| decoded(h, "value"));
+                                (decoded(h, "key"), value.flatten())
+                            })
+                            .collect();
+                        let expected: Vec<_> = record
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                let name = crate::header_name::to_bytes(&h.key).into_owned();
+                                (Some(name), h.value.clone())
+                            })
+                            .collect();
+                        prop_assert_eq!(headers, expected);
                     }
                 }
             }
