@@ -1,8 +1,9 @@
 //! Record headers end to end: produced to a real broker with binary values,
 //! repeated names, a name that is not UTF-8 and a null value, they reach
-//! the function byte for byte in the `fc` (FC), `confluent` (Lambda) and
-//! `cloudevents` (HTTP) payloads, and the names in `forward_headers` arrive
-//! as HTTP request headers of each target, one set per request.
+//! the function byte for byte in the `fc` (FC), `confluent` and
+//! `aws_kafka_event` (Lambda) and `cloudevents` (HTTP) payloads, and the
+//! names in `forward_headers` arrive as HTTP request headers of each
+//! target, one set per request.
 
 use std::time::Duration;
 
@@ -67,13 +68,53 @@ fn headers_of(list: Option<&Value>) -> Headers {
         .unwrap_or_default()
 }
 
-/// Where each format keeps a record's headers.
+/// Where each format keeps a record's headers. AWS's are one-entry
+/// objects of a name (fcsink's escaped form when not UTF-8) and its bytes.
 fn headers_in(format: &str, element: &Value) -> Headers {
-    headers_of(match format {
-        "fc" => element.get("headers"),
-        "confluent" => element["payload"].get("headers"),
-        _ => element["data"]["headers"].get("headers"),
-    })
+    match format {
+        "fc" => headers_of(element.get("headers")),
+        "confluent" => headers_of(element["payload"].get("headers")),
+        "cloudevents" => headers_of(element["data"]["headers"].get("headers")),
+        _ => element["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .map(|h| {
+                let (name, bytes) = h.as_object().unwrap().iter().next().unwrap();
+                let bytes = bytes.as_array().unwrap().iter();
+                let bytes = bytes.map(|b| b.as_u64().unwrap() as u8).collect();
+                (
+                    fcsink::header_name::to_bytes(name).into_owned(),
+                    Some(bytes),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// What a format can say of `headers`: AWS's bytes have no null.
+fn as_sent(format: &str, headers: &Headers) -> Headers {
+    let null_is_empty = |(name, value): &(Vec<u8>, Option<Vec<u8>>)| {
+        (name.clone(), Some(value.clone().unwrap_or_default()))
+    };
+    match format {
+        "aws_kafka_event" => headers.iter().map(null_is_empty).collect(),
+        _ => headers.clone(),
+    }
+}
+
+/// The record elements of an invocation's body: the array, or for AWS's
+/// event the elements of every `records` group.
+fn elements(invocation: &Invocation) -> Vec<Value> {
+    match serde_json::from_slice(&invocation.body) {
+        Ok(Value::Object(event)) => event["records"]
+            .as_object()
+            .expect("records")
+            .values()
+            .flat_map(|group| group.as_array().expect("a group").clone())
+            .collect(),
+        _ => records_of(invocation),
+    }
 }
 
 fn invocations_of(emulator: &Emulator, function: &str) -> Vec<Invocation> {
@@ -95,7 +136,7 @@ fn forwarded(invocation: &Invocation) -> Vec<(&str, &str)> {
 }
 
 /// The connectors: name, the function as the emulator records it, the
-/// format and the target table. One per target, each in another format.
+/// format and the target table. Every format, every target.
 fn connectors(emulator: &Emulator) -> Vec<(&'static str, &'static str, &'static str, String)> {
     let forward = "forward_headers = [\"tenant\", \"tag\"]\ntimeout_ms = 10000";
     vec![
@@ -115,6 +156,16 @@ fn connectors(emulator: &Emulator) -> Vec<(&'static str, &'static str, &'static 
             format!(
                 "[target.lambda]\nfunction = \"confluent_format\"\nregion = \"us-east-1\"\n\
                  endpoint = \"http://{}\"\n{forward}",
+                emulator.addr()
+            ),
+        ),
+        (
+            "headers-aws",
+            "aws_format",
+            "aws_kafka_event",
+            format!(
+                "[target.lambda]\nfunction = \"aws_format\"\nregion = \"us-east-1\"\n\
+                 endpoint = \"http://{}\"\nformat = \"aws_kafka_event\"\n{forward}",
                 emulator.addr()
             ),
         ),
@@ -162,7 +213,7 @@ async fn headers_reach_every_target_byte_for_byte_and_forwarded_ones_as_request_
     let count = |function: &str| {
         invocations_of(&emulator, function)
             .iter()
-            .map(|i| records_of(i).len())
+            .map(|i| elements(i).len())
             .sum::<usize>()
     };
     wait_until("every record at every function", WAIT, || async {
@@ -177,16 +228,20 @@ async fn headers_reach_every_target_byte_for_byte_and_forwarded_ones_as_request_
 
     for (_, function, format, _) in &connectors {
         let invocations = invocations_of(&emulator, function);
-        let records: Vec<Value> = invocations.iter().flat_map(records_of).collect();
+        let records: Vec<Value> = invocations.iter().flat_map(elements).collect();
         assert_eq!(records.len(), 3, "{function}: {records:?}");
         for (record, headers) in records.iter().zip(&produced) {
-            assert_eq!(&headers_in(format, record), headers, "{function}: {record}");
+            assert_eq!(
+                headers_in(format, record),
+                as_sent(format, headers),
+                "{function}: {record}"
+            );
         }
         // Records 0 and 1 forward the same values and share a request;
         // record 2 forwards others and goes in a request of its own.
         let requests: Vec<(usize, Vec<(&str, &str)>)> = invocations
             .iter()
-            .map(|i| (records_of(i).len(), forwarded(i)))
+            .map(|i| (elements(i).len(), forwarded(i)))
             .collect();
         assert_eq!(
             requests,
