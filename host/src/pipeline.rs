@@ -165,6 +165,7 @@ pub async fn run_with_target(
         group = %settings.group_id(),
         target = %shared.target.describe(),
         format = shared.format.name(),
+        forward_headers = ?settings.forward_headers,
         plugins = ?plugins.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
         "Started"
     );
