@@ -193,6 +193,18 @@ pub fn records_stripped(topic: &'static str, n: usize) {
     }
 }
 
+/// Values of a forwarded header (`forward_headers`) left out of a request
+/// because they are not valid HTTP header values, by header name.
+pub fn headers_not_forwarded(header: &str, n: usize) {
+    if n > 0 {
+        count(
+            "fcsink_headers_not_forwarded_total",
+            &[("header", header)],
+            n as u64,
+        );
+    }
+}
+
 /// Requests allowed in flight now: `source.concurrency`, or fewer while the
 /// target throttles.
 pub fn concurrency_limit(limit: usize) {
@@ -327,6 +339,10 @@ const HELP: &[(&str, &str)] = &[
     (
         "fcsink_records_stripped_total",
         "Records written without their value (or key): Kafka refused them alone as too large.",
+    ),
+    (
+        "fcsink_headers_not_forwarded_total",
+        "Values of forward_headers left out of requests: not valid HTTP header values.",
     ),
 ];
 

@@ -146,6 +146,7 @@ pub async fn run_with_target(
         breaker: Breaker::new(settings.delivery.breaker, Some(handles.readiness.clone())),
         rate: RateLimit::new(settings.delivery.max_requests_per_second, share),
         format: settings.format.clone(),
+        forward: crate::invoke::forward::Forward::new(&settings.forward_headers),
         dead_letters: DeadLetters::new(
             producers.writer(
                 settings.delivery.dead_letter_topic.clone(),
@@ -165,6 +166,7 @@ pub async fn run_with_target(
         group = %settings.group_id(),
         target = %shared.target.describe(),
         format = shared.format.name(),
+        forward_headers = ?settings.forward_headers,
         plugins = ?plugins.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
         "Started"
     );

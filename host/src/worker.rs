@@ -27,7 +27,8 @@ use crate::breaker::Breaker;
 use crate::config::{FailurePolicy, RecordOrder, SendMode};
 use crate::dlq::{DeadLetters, Reason, Stage};
 use crate::fleet::Live;
-use crate::format::Format;
+use crate::format::{Format, Request};
+use crate::invoke::forward::{Forward, Forwarded};
 use crate::invoke::idempotency::RequestId;
 use crate::invoke::{Outgoing, Response, Target, Verdict};
 use crate::metrics;
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     /// Spaces requests by `delivery.max_requests_per_second`.
     pub rate: RateLimit,
     pub format: Format,
+    /// `forward_headers`: which record headers requests carry.
+    pub forward: Forward,
     pub dead_letters: DeadLetters,
     pub results: Results,
     /// Cancelled at shutdown: stop waiting to retry.
@@ -318,11 +321,9 @@ async fn transform_failed(
 /// Sends every request of the batch in order; records that cannot be
 /// delivered are dead-lettered or stop the partition.
 async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
-    let (max_records, max_bytes) = (live.batch.max_records, live.batch.max_bytes);
-    let encoded = shared
-        .format
-        .encode(batch.outputs(), max_records, max_bytes);
-    if !encoded.too_large.is_empty() {
+    let max_bytes = live.batch.max_bytes;
+    let (requests, too_large) = encode(batch, live, shared);
+    if !too_large.is_empty() {
         let reason = Reason {
             stage: Stage::Invoke,
             code: "record-too-large".into(),
@@ -335,15 +336,47 @@ async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
             attempts: 0,
             status: None,
         };
-        then!(fail(batch.sources(&encoded.too_large), reason, live, shared).await);
+        then!(fail(batch.sources(&too_large), reason, live, shared).await);
     }
     let origin = batch.origin(shared.dead_letters.connector());
-    for (index, request) in encoded.requests.into_iter().enumerate() {
+    for (index, (request, forwarded)) in requests.into_iter().enumerate() {
         let records = request.records.collect();
         let id = origin.as_ref().map(|origin| RequestId::new(origin, index));
-        then!(deliver(request.body.into(), id, records, batch, live, shared).await);
+        let sent = Sent { id, forwarded };
+        then!(deliver(request.body.into(), sent, records, batch, live, shared).await);
     }
     BatchEnd::Handled
+}
+
+/// The batch's requests, each with the headers it forwards, and the outputs
+/// too large to send. Records forwarding different headers never share a
+/// request ([`Forward::runs`]); without `forward_headers` the batch is one run.
+fn encode(
+    batch: &InFlight,
+    live: &Live,
+    shared: &Shared,
+) -> (Vec<(Request, Forwarded)>, Vec<usize>) {
+    let (max_records, max_bytes) = (live.batch.max_records, live.batch.max_bytes);
+    let outputs = batch.outputs();
+    let (mut requests, mut too_large) = (Vec::new(), Vec::new());
+    for (run, forwarded) in shared.forward.runs(outputs) {
+        let start = run.start;
+        let encoded = shared.format.encode(&outputs[run], max_records, max_bytes);
+        too_large.extend(encoded.too_large.iter().map(|i| i + start));
+        requests.extend(encoded.requests.into_iter().map(|request| {
+            let records = request.records.start + start..request.records.end + start;
+            (Request { records, ..request }, forwarded.clone())
+        }));
+    }
+    (requests, too_large)
+}
+
+/// What every attempt of one encoded request carries besides its body.
+struct Sent {
+    /// The request's ID.
+    id: Option<RequestId>,
+    /// The record headers it forwards.
+    forwarded: Forwarded,
 }
 
 /// Delivers one request carrying outputs `records` (`retry::deliver_records`):
@@ -354,7 +387,7 @@ async fn invoke(batch: &InFlight, live: &Live, shared: &Shared) -> BatchEnd {
 /// carries an ID of its own ([`RequestId::subset`]).
 async fn deliver(
     body: bytes::Bytes,
-    id: Option<RequestId>,
+    Sent { id, forwarded }: Sent,
     records: Vec<usize>,
     batch: &InFlight,
     live: &Live,
@@ -372,6 +405,7 @@ async fn deliver(
         first: Some(body),
         sending: id.clone(),
         root: id,
+        forwarded,
         bodies: 0,
         batch,
         live,
@@ -412,6 +446,8 @@ struct Requests<'a> {
     root: Option<RequestId>,
     /// The ID of the body being sent (and retried).
     sending: Option<RequestId>,
+    /// The headers every body of the request forwards (its records share them).
+    forwarded: Forwarded,
     /// Bodies re-encoded from some of the records so far.
     bodies: u32,
     batch: &'a InFlight,
@@ -469,6 +505,7 @@ impl retry::Requests for Requests<'_> {
                 body: body.clone(),
                 mode: self.live.send_mode,
                 id: self.sending.clone(),
+                forwarded: self.forwarded.clone(),
             };
             let verdict = shared.target.send(request).await;
             metrics::invoke_attempt(&verdict, started.elapsed());

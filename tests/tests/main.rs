@@ -20,6 +20,8 @@ mod fleet;
 mod python_plugins;
 // A JavaScript plugin (componentize-js): the ETL template's port.
 mod js_plugins;
+// Record headers in every payload, byte for byte, and forward_headers as request headers.
+mod headers;
 // The hostile world: closed pipes, hostile records, answers and plugins.
 mod hostile;
 // Runtime settings against batches in flight: one snapshot per batch.

@@ -118,6 +118,9 @@ pub struct Settings {
     pub target: TargetSettings,
     /// How records are laid out in a request body (set in the target's table).
     pub format: crate::format::Format,
+    /// Record headers sent as HTTP request headers (`forward_headers`, set
+    /// in the target's table), checked against the target's own headers.
+    pub forward_headers: Vec<String>,
     /// Retries, dead letters and the failure policy.
     pub delivery: DeliverySettings,
     /// The control plane, metrics and health endpoints.

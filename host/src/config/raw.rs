@@ -86,6 +86,8 @@ pub struct RawFc {
     pub format: Option<String>,
     pub converter: Option<String>,
     pub cloudevents_instance_id: Option<String>,
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +106,8 @@ pub struct RawLambda {
     pub format: Option<String>,
     pub converter: Option<String>,
     pub cloudevents_instance_id: Option<String>,
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +123,8 @@ pub struct RawHttp {
     pub format: Option<String>,
     pub converter: Option<String>,
     pub cloudevents_instance_id: Option<String>,
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -23,7 +23,7 @@ use batch::batch;
 pub(crate) use batch::default_request_bytes;
 use delivery::delivery;
 use fc::{endpoint_url, fc_settings};
-use http::http_settings;
+use http::{http_settings, is_header_name};
 use lambda::lambda_settings;
 pub(crate) use plugins::plugin_spec;
 use plugins::{sandbox, transforms};
@@ -36,7 +36,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
     let name = connector_name(&raw.name)?;
     let source = source(raw.source, base)?;
-    let (mut target, format) = target(raw.target, &name, &source)?;
+    let (mut target, format, forward_headers) = target(raw.target, &name, &source)?;
     let delivery = delivery(raw.delivery, &name, &target)?;
     if let TargetSettings::Fc(fc) = &mut target {
         fc.task_ids = delivery.idempotency == Idempotency::FcTaskId;
@@ -50,6 +50,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Settings> {
         source,
         target,
         format,
+        forward_headers,
         name,
     })
 }

@@ -11,7 +11,10 @@
 //! Records are grouped under `"<topic>-<partition>"` in the order the groups
 //! first appear; key and value are standard base64 and omitted when null;
 //! each header is a one-entry object whose value is its bytes as numbers (a
-//! null header value is `[]`). `timestampType` is always `CREATE_TIME`.
+//! null header value is `[]`). A header name that is not UTF-8 cannot be a
+//! JSON key as it is: it appears in fcsink's reversible escaped form
+//! ([`crate::header_name`]); the other formats carry it as base64.
+//! `timestampType` is always `CREATE_TIME`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -15,14 +15,15 @@
 //! their SHA-256), so a redelivered record keeps its id and functions can
 //! deduplicate on it. `aliyunaccountid` is present when the FC target has
 //! an `account_id`. Key and value are strings (omitted when null); each
-//! header is `{"key":…,"value":…}`. Bytes that are not UTF-8 travel as base64
-//! with `keyEncoding`/`valueEncoding` (for headers, `valueEncoding`).
+//! header is `{"key":…,"value":…}` (a null value is `null`). Bytes that are
+//! not UTF-8 travel as base64 with `keyEncoding`/`valueEncoding`, header
+//! names and values included.
 
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{CloudEvents, push_bytes, push_encoding, push_json_str, push_position};
+use super::{CloudEvents, push_bytes, push_encoding, push_headers, push_json_str, push_position};
 use crate::transform::Record;
 
 /// One record's event.
@@ -47,24 +48,9 @@ pub(crate) fn element(record: &Record, options: &CloudEvents) -> Vec<u8> {
     }
     out.extend_from_slice(b",\"data\":{");
     push_position(&mut out, record);
-    out.extend_from_slice(b",\"headers\":{\"headers\":[");
-    for (i, header) in record.headers.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"key\":");
-        push_json_str(&mut out, &header.key);
-        out.extend_from_slice(b",\"value\":");
-        match &header.value {
-            Some(value) => {
-                let encoding = push_bytes(&mut out, value);
-                push_encoding(&mut out, "value", encoding);
-            }
-            None => out.extend_from_slice(b"null"),
-        }
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"],\"isReadOnly\":false}");
+    out.extend_from_slice(b",\"headers\":{");
+    push_headers(&mut out, &record.headers);
+    out.extend_from_slice(b",\"isReadOnly\":false}");
     for (field, bytes) in [("key", &record.key), ("value", &record.value)] {
         if let Some(bytes) = bytes {
             out.extend_from_slice(b",\"");

@@ -11,8 +11,15 @@
 //! string. With `escaped_json` (`EscapedJsonKeyValueConverter`) both are
 //! always strings. A null key or value is `null`. Bytes that are not UTF-8
 //! travel as base64 with `keyEncoding`/`valueEncoding` after them.
+//!
+//! Headers are fcsink's addition (Confluent's connector drops them): a
+//! record with headers gains `"headers":[{"key":…,"value":…},…]` last in
+//! its `payload`, the headers in the record's order, a repeated name
+//! repeated, a null value `null`; names and values are always strings,
+//! base64 with `keyEncoding`/`valueEncoding` when not UTF-8, whatever the
+//! converter. A record without headers has no `headers` key.
 
-use super::{Converter, push_bytes, push_encoding, push_json_str};
+use super::{Converter, push_bytes, push_encoding, push_headers, push_json_str};
 use crate::transform::Record;
 
 /// One record's `{"payload":{…}}`.
@@ -29,6 +36,10 @@ pub(crate) fn element(record: &Record, converter: Converter) -> Vec<u8> {
     out.extend_from_slice(record.offset.to_string().as_bytes());
     push_field(&mut out, "key", record.key.as_deref(), converter);
     push_field(&mut out, "value", record.value.as_deref(), converter);
+    if !record.headers.is_empty() {
+        out.push(b',');
+        push_headers(&mut out, &record.headers);
+    }
     out.extend_from_slice(b"}}");
     out
 }
@@ -111,6 +122,22 @@ mod tests {
         assert_eq!(
             text(&r, Converter::EscapedJson),
             r#"{"payload":{"timestamp":1574851464813,"topic":"add-topic","partition":0,"offset":0,"key":"42","value":"{\"a\":1}"}}"#
+        );
+    }
+
+    #[test]
+    fn headers_come_last_in_order_and_repeated_losslessly() {
+        let mut r = record(Some(b"k"), Some(b"1"));
+        r.headers = vec![
+            crate::source::header(b"tag", Some(b"{\"a\":1}")),
+            crate::source::header(b"tag", Some(b"b")),
+            crate::source::header(b"bin", Some(&[0xff, 0x00])),
+            crate::source::header(b"n\xfe", None),
+        ];
+        // Header values are strings even with the JSON converter.
+        assert_eq!(
+            text(&r, Converter::Json),
+            r#"{"payload":{"timestamp":1574851464813,"topic":"add-topic","partition":0,"offset":0,"key":"k","value":1,"headers":[{"key":"tag","value":"{\"a\":1}"},{"key":"tag","value":"b"},{"key":"bin","value":"/wA=","valueEncoding":"base64"},{"key":"bv4=","keyEncoding":"base64","value":null}]}}"#
         );
     }
 

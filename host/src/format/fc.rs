@@ -8,16 +8,23 @@
 //!
 //! A null key omits `key`, a null value omits `value`; `valueSize` is the
 //! value's length in bytes (0 for a null value). A record whose object does
-//! not fit in a request alone is sent alone without its content and with
-//! `"overflowFlag":true`; the function can fetch it by topic, partition and
-//! offset.
+//! not fit in a request alone is sent alone without its value and with
+//! `"overflowFlag":true` (and without its key and headers too if they do not
+//! fit either); the function can fetch it by topic, partition and offset.
+//!
+//! Headers are fcsink's addition (the managed connector drops them): a
+//! record with headers gains `"headers":[{"key":…,"value":…},…]`, first in
+//! its object as the keys are alphabetical, the headers in the record's
+//! order, a repeated name repeated, a null value `null`. A record without
+//! headers has no `headers` key, so its object is the connector's exactly.
 //!
 //! Lossless rule for bytes that are not UTF-8: the key or value is sent as
 //! standard base64 and the object gains `"keyEncoding":"base64"` or
-//! `"valueEncoding":"base64"` (in its alphabetical place). Valid UTF-8 is
-//! always sent as a plain JSON string, so ordinary payloads are unchanged.
+//! `"valueEncoding":"base64"` (in its alphabetical place); so is a header
+//! name or value, inside its header object. Valid UTF-8 is always sent as a
+//! plain JSON string, so ordinary payloads are unchanged.
 
-use super::{Element, Request, json_arrays, push_bytes, push_json_str};
+use super::{Element, Request, json_arrays, push_bytes, push_headers, push_json_str};
 use crate::transform::Record;
 
 /// Encodes `records` into requests of at most `max_records` records and `max_bytes` bytes.
@@ -36,7 +43,8 @@ pub fn requests<'a>(
                 }
             } else {
                 let without_value = element(record, true, false);
-                // A key too large to fit goes too; topic, partition and offset remain.
+                // A key and headers too large to fit go too; topic,
+                // partition and offset remain.
                 let json = if without_value.len() + 2 <= max_bytes {
                     without_value
                 } else {
@@ -52,11 +60,16 @@ pub fn requests<'a>(
     json_arrays(elements, max_records, max_bytes)
 }
 
+/// One record's object; `with_key` covers its headers too.
 fn element(record: &Record, with_key: bool, with_value: bool) -> Vec<u8> {
     let overflow = !with_value;
     let value_size = record.value.as_ref().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(96 + value_size + record.key.as_ref().map_or(0, Vec::len));
     out.push(b'{');
+    if with_key && !record.headers.is_empty() {
+        push_headers(&mut out, &record.headers);
+        out.push(b',');
+    }
     let key_encoding = match (&record.key, with_key) {
         (Some(key), true) => {
             out.extend_from_slice(b"\"key\":");
@@ -172,6 +185,38 @@ mod tests {
     }
 
     #[test]
+    fn headers_come_first_in_order_and_repeated_losslessly() {
+        let mut r = record(5, Some(b"k"), Some(b"v"));
+        r.headers = vec![
+            crate::source::header(b"tag", Some(b"a")),
+            crate::source::header(b"tag", Some(b"b")),
+            crate::source::header(b"bin", Some(&[0xff, 0x00])),
+            crate::source::header(b"n\xfe", None),
+        ];
+        assert_eq!(
+            body(&[r]),
+            r#"[{"headers":[{"key":"tag","value":"a"},{"key":"tag","value":"b"},{"key":"bin","value":"/wA=","valueEncoding":"base64"},{"key":"bv4=","keyEncoding":"base64","value":null}],"key":"k","offset":5,"overflowFlag":false,"partition":4,"timestamp":1603785325438,"topic":"Test","value":"v","valueSize":1}]"#
+        );
+    }
+
+    #[test]
+    fn an_overflowed_record_keeps_its_headers_when_they_fit() {
+        let mut r = record(4, Some(b"123"), Some(&[b'x'; 5000]));
+        r.headers = vec![crate::source::header(b"h", Some(b"1"))];
+        let sent = requests(std::iter::once(&r), 20, 1024);
+        assert_eq!(
+            String::from_utf8(sent[0].body.clone()).unwrap(),
+            r#"[{"headers":[{"key":"h","value":"1"}],"key":"123","offset":4,"overflowFlag":true,"partition":4,"timestamp":1603785325438,"topic":"Test","valueSize":5000}]"#
+        );
+        r.headers = vec![crate::source::header(b"h", Some(&[b'y'; 2000]))];
+        let sent = requests(std::iter::once(&r), 20, 1024);
+        assert_eq!(
+            String::from_utf8(sent[0].body.clone()).unwrap(),
+            r#"[{"offset":4,"overflowFlag":true,"partition":4,"timestamp":1603785325438,"topic":"Test","valueSize":5000}]"#
+        );
+    }
+
+    #[test]
     fn a_record_too_large_alone_goes_alone_without_content() {
         let big = vec![b'x'; 272_687];
         let records = [
@@ -237,7 +282,8 @@ mod properties {
     proptest! {
         /// Whatever the records and limits: requests keep order, cover every
         /// record once, respect both limits (an overflowed record travels
-        /// alone), and each body carries exactly its records, losslessly.
+        /// alone), and each body carries exactly its records, headers
+        /// included, losslessly.
         #[test]
         fn requests_are_lossless_and_within_limits(records in records(), max_records in 1usize..25, max_bytes in 400usize..4000) {
             let requests = requests(records.iter(), max_records, max_bytes);
@@ -261,6 +307,25 @@ mod properties {
                     } else {
                         prop_assert_eq!(decoded(object, "key"), record.key.clone());
                         prop_assert_eq!(decoded(object, "value"), record.value.clone());
+                        let headers: Vec<_> = object
+                            .get("headers")
+                            .and_then(serde_json::Value::as_array)
+                            .map_or(&[][..], Vec::as_slice)
+                            .iter()
+                            .map(|h| {
+                                let value = (!h["value"].is_null()).then(|| decoded(h, "value"));
+                                (decoded(h, "key"), value.flatten())
+                            })
+                            .collect();
+                        let expected: Vec<_> = record
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                let name = crate::header_name::to_bytes(&h.key).into_owned();
+                                (Some(name), h.value.clone())
+                            })
+                            .collect();
+                        prop_assert_eq!(headers, expected);
                     }
                 }
             }

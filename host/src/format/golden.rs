@@ -1,6 +1,7 @@
 //! Golden files: the exact bytes each format produces for the same records
 //! (a JSON value, plain text, a null key, bytes that are not UTF-8, a
-//! tombstone, headers, two partitions). A change to a format shows up here
+//! tombstone, headers with a null value, a repeated name, a value and a
+//! name that are not UTF-8, two partitions). A change to a format shows up here
 //! as a diff of its file; `FCSINK_BLESS=1 cargo test -p fcsink golden`
 //! rewrites the files after a deliberate change.
 
@@ -29,6 +30,20 @@ fn records() -> Vec<Record> {
             key: "empty".into(),
             value: None,
         },
+        // A repeated name, a value that is not UTF-8, a name that is not.
+        Header {
+            key: "tag".into(),
+            value: Some(b"a".to_vec()),
+        },
+        Header {
+            key: "tag".into(),
+            value: Some(b"b".to_vec()),
+        },
+        Header {
+            key: "bin".into(),
+            value: Some(vec![0x00, 0xff, 0x10]),
+        },
+        crate::source::header(b"n\xff", Some(b"raw name")),
     ];
     vec![
         record(0, 10, Some(b"k-1"), Some(br#"{"id": 1, "amount": 9.5}"#)),

@@ -8,7 +8,9 @@
 //!
 //! Bytes that are not UTF-8 are never mangled: where a format carries text,
 //! such a key or value travels as standard base64 and its object says so
-//! with `keyEncoding`/`valueEncoding: "base64"`.
+//! with `keyEncoding`/`valueEncoding: "base64"`. Headers follow the same
+//! rule in `fc`, `confluent` and `cloudevents` ([`push_header`]): a name or
+//! value that is not UTF-8 is base64 with `keyEncoding`/`valueEncoding`.
 
 pub mod aws_kafka_event;
 pub mod cloudevents;
@@ -21,7 +23,7 @@ use std::ops::Range;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::transform::Record;
+use crate::transform::{Header, Record};
 
 /// How records are laid out in a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +257,38 @@ pub(crate) fn push_encoding(out: &mut Vec<u8>, field: &str, encoding: Option<&st
     }
 }
 
+/// Appends one header as `{"key":…,"value":…}`: the name as the bytes it
+/// stands for ([`crate::header_name`]) and the value, each as text, or as
+/// base64 followed by `keyEncoding`/`valueEncoding` when not UTF-8. A null
+/// value is `null`.
+pub(crate) fn push_header(out: &mut Vec<u8>, header: &Header) {
+    out.extend_from_slice(b"{\"key\":");
+    let encoding = push_bytes(out, &crate::header_name::to_bytes(&header.key));
+    push_encoding(out, "key", encoding);
+    out.extend_from_slice(b",\"value\":");
+    match &header.value {
+        Some(value) => {
+            let encoding = push_bytes(out, value);
+            push_encoding(out, "value", encoding);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+/// Appends `"headers":[…]`, the headers in the record's order, a repeated
+/// name repeated.
+pub(crate) fn push_headers(out: &mut Vec<u8>, headers: &[Header]) {
+    out.extend_from_slice(b"\"headers\":[");
+    for (i, header) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_header(out, header);
+    }
+    out.push(b']');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,7 +351,7 @@ mod golden;
 pub(crate) mod strategies {
     use proptest::prelude::*;
 
-    use crate::transform::Record;
+    use crate::transform::{Header, Record};
 
     /// A key or value: null, arbitrary bytes, or text.
     pub fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
@@ -328,25 +362,38 @@ pub(crate) mod strategies {
         ]
     }
 
+    /// Up to three headers: names that repeat, or any bytes; any values.
+    pub fn headers() -> impl Strategy<Value = Vec<Header>> {
+        let name = prop_oneof![
+            Just(b"tag".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8)
+        ];
+        proptest::collection::vec((name, bytes()), 0..3).prop_map(|headers| {
+            headers
+                .iter()
+                .map(|(name, value)| crate::source::header(name, value.as_deref()))
+                .collect()
+        })
+    }
+
     /// Up to 60 records of one topic over three partitions, offsets rising.
     pub fn records() -> impl Strategy<Value = Vec<Record>> {
-        proptest::collection::vec((bytes(), bytes(), 0i64..1_000_000, 0i32..3), 0..60).prop_map(
-            |items| {
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (key, value, timestamp, partition))| Record {
-                        topic: "prop-topic".into(),
-                        partition,
-                        offset: i as i64,
-                        timestamp,
-                        key,
-                        value,
-                        headers: Vec::new(),
-                    })
-                    .collect()
-            },
-        )
+        let record = (bytes(), bytes(), 0i64..1_000_000, 0i32..3, headers());
+        proptest::collection::vec(record, 0..60).prop_map(|items| {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (key, value, timestamp, partition, headers))| Record {
+                    topic: "prop-topic".into(),
+                    partition,
+                    offset: i as i64,
+                    timestamp,
+                    key,
+                    value,
+                    headers,
+                })
+                .collect()
+        })
     }
 }
 

@@ -127,13 +127,9 @@ impl FcTarget {
                 fcsink_sign::percent_encode(&self.settings.qualifier)
             )));
         }
-        let result = self
-            .http
-            .post(url)
-            .headers(header_map(&headers))
-            .body(body)
-            .send()
-            .await;
+        let mut headers = header_map(&headers);
+        request.forwarded.add_to(&mut headers);
+        let result = self.http.post(url).headers(headers).body(body).send().await;
         let verdict = classify(result, self.settings.max_response_bytes).await;
         let verdict = match task_id {
             Some(_) => duplicate_refused(verdict),

@@ -59,6 +59,7 @@ impl Target for HttpTarget {
             {
                 headers.insert(IDEMPOTENCY_KEY, value);
             }
+            request.forwarded.add_to(&mut headers);
             let result = self
                 .http
                 .post(self.url.clone())

@@ -123,7 +123,12 @@ impl LambdaTarget {
     }
 
     async fn invoke(&self, request: Outgoing) -> Verdict {
-        let Outgoing { body, mode, id } = request;
+        let Outgoing {
+            body,
+            mode,
+            id,
+            forwarded,
+        } = request;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -137,13 +142,9 @@ impl LambdaTarget {
         if let Some(qualifier) = &self.settings.qualifier {
             url.query_pairs_mut().append_pair("Qualifier", qualifier);
         }
-        let result = self
-            .http
-            .post(url)
-            .headers(header_map(&headers))
-            .body(body)
-            .send()
-            .await;
+        let mut headers = header_map(&headers);
+        forwarded.add_to(&mut headers);
+        let result = self.http.post(url).headers(headers).body(body).send().await;
         let verdict = super::classify(result, &LAMBDA, self.settings.max_response_bytes).await;
         if let Verdict::TargetFailure(failure) = &verdict
             && (failure.status == Some(403) || failure.code.contains("Token"))

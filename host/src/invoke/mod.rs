@@ -12,6 +12,7 @@ pub mod aws_credentials;
 mod capped;
 pub mod credentials;
 pub mod fc;
+pub mod forward;
 pub mod http;
 pub mod idempotency;
 mod ini;
@@ -136,15 +137,19 @@ pub struct Outgoing {
     /// `delivery.idempotency = "fc_task_id"`; Lambda and HTTP always send it
     /// as `Idempotency-Key`.
     pub id: Option<idempotency::RequestId>,
+    /// Record headers sent as request headers (`forward_headers`), after
+    /// the target's own and unsigned.
+    pub forwarded: forward::Forwarded,
 }
 
 impl Outgoing {
-    /// A request without an ID.
+    /// A request without an ID or forwarded headers.
     pub fn new(body: bytes::Bytes, mode: SendMode) -> Outgoing {
         Outgoing {
             body,
             mode,
             id: None,
+            forwarded: forward::Forwarded::default(),
         }
     }
 }

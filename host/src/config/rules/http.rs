@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// Whether `name` is an HTTP header name (a token of RFC 9110), at most 256 bytes.
+pub(super) fn is_header_name(name: &str) -> bool {
+    made_of(name, 1..=256, |b| {
+        b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    })
+}
+
 pub(super) fn http_settings(raw: RawHttp) -> Result<HttpSettings> {
     let field = "target.http.url";
     let url = reqwest::Url::parse(&raw.url).map_err(|err| {
@@ -27,10 +34,12 @@ pub(super) fn http_settings(raw: RawHttp) -> Result<HttpSettings> {
         .into_iter()
         .map(|(name, value)| {
             let field = format!("target.http.headers.{name}");
-            let ok = made_of(&name, 1..=256, |b| {
-                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-            });
-            checked(&field, &name, ok, "must be an HTTP header name")?;
+            checked(
+                &field,
+                &name,
+                is_header_name(&name),
+                "must be an HTTP header name",
+            )?;
             let value = expand_env(&field, &value)?;
             if value.bytes().any(|b| b == b'\r' || b == b'\n') {
                 return Err(ConfigError::invalid(field, "must not contain line breaks"));

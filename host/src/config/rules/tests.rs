@@ -638,3 +638,96 @@ fn idempotency_is_none_by_default_and_fc_task_id_needs_fc_async() {
         "{err}"
     );
 }
+
+#[test]
+fn forward_headers_are_kept_in_order() {
+    let s = Settings::from_toml(&with(
+        "send_mode = \"async\"",
+        "send_mode = \"async\"\nforward_headers = [\"traceparent\", \"X-Tenant\"]",
+    ))
+    .unwrap();
+    assert_eq!(s.forward_headers, vec!["traceparent", "X-Tenant"]);
+    assert!(
+        Settings::from_toml(EXAMPLE)
+            .unwrap()
+            .forward_headers
+            .is_empty()
+    );
+}
+
+#[test]
+fn forward_headers_refuse_what_each_target_signs_reserves_or_sends() {
+    let fc = |name: &str| {
+        error_of(&with(
+            "send_mode = \"async\"",
+            &format!("send_mode = \"async\"\nforward_headers = [\"ok\", {name:?}]"),
+        ))
+    };
+    for name in [
+        "Authorization",
+        "date",
+        "Content-Type",
+        "Content-MD5",
+        "Content-Length",
+        "Host",
+        "X-Fc-Invocation-Type",
+        "x-fc-anything",
+        "x-acs-date",
+        "Transfer-Encoding",
+        "Connection",
+    ] {
+        let err = fc(name);
+        assert!(
+            err.contains("`target.fc.forward_headers`") && err.contains(name),
+            "{name}: {err}"
+        );
+    }
+    let lambda = |name: &str| {
+        error_of(&with_target(&format!(
+            "[target.lambda]\nfunction = \"f\"\nregion = \"us-east-1\"\nforward_headers = [{name:?}]"
+        )))
+    };
+    for name in [
+        "Authorization",
+        "X-Amz-Date",
+        "x-amz-security-token",
+        "Host",
+        "Content-Encoding",
+        "Idempotency-Key",
+    ] {
+        let err = lambda(name);
+        assert!(
+            err.contains("`target.lambda.forward_headers`"),
+            "{name}: {err}"
+        );
+    }
+    let http = |names: &str| {
+        error_of(&with_target(&format!(
+            "[target.http]\nurl = \"https://example.com/\"\nheaders = {{ X-Source = \"fcsink\" }}\nforward_headers = {names}"
+        )))
+    };
+    for names in [
+        "[\"Host\"]",
+        "[\"Content-Length\"]",
+        "[\"content-type\"]",
+        "[\"Transfer-Encoding\"]",
+        "[\"Connection\"]",
+        "[\"idempotency-key\"]",
+        "[\"x-source\"]",
+        "[\"a\", \"A\"]",
+        "[\"bad name\"]",
+        "[\"\"]",
+        "[\"line\\nbreak\"]",
+    ] {
+        let err = http(names);
+        assert!(
+            err.contains("`target.http.forward_headers`"),
+            "{names}: {err}"
+        );
+    }
+    let s = Settings::from_toml(&with_target(
+        "[target.http]\nurl = \"https://example.com/\"\nforward_headers = [\"Authorization\", \"traceparent\"]",
+    ))
+    .unwrap();
+    assert_eq!(s.forward_headers, vec!["Authorization", "traceparent"]);
+}

@@ -222,6 +222,7 @@ fn the_task_id_goes_only_with_fc_task_id_and_async() {
         body: bytes::Bytes::new(),
         mode,
         id: Some(id.clone()),
+        forwarded: Default::default(),
     };
     let mut with_ids = settings(v2(), "LATEST", SendMode::Async, None);
     with_ids.task_ids = true;
