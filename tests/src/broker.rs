@@ -139,15 +139,27 @@ impl Broker {
     /// [`sasl_bootstrap`](Broker::sasl_bootstrap)).
     pub async fn kafka_secured() -> Broker {
         Broker {
-            process: Process::Kafka(kafka::Kafka::start_new(1, true).await),
+            process: Process::Kafka(kafka::Kafka::start_new(1, true, Ipv4Addr::LOCALHOST).await),
             storage: Storage::Sqlite,
         }
     }
 
     async fn kafka_nodes(nodes: u32, storage: Storage) -> Broker {
         Broker {
-            process: Process::Kafka(kafka::Kafka::start_new(nodes, false).await),
+            process: Process::Kafka(
+                kafka::Kafka::start_new(nodes, false, Ipv4Addr::LOCALHOST).await,
+            ),
             storage,
+        }
+    }
+
+    /// Starts a one-node Apache Kafka whose client listener binds and
+    /// advertises `host` (a veth link's address, so that a process in
+    /// another network namespace can be cut off from it, [`crate::netns`]).
+    pub async fn kafka_on(host: Ipv4Addr) -> Broker {
+        Broker {
+            process: Process::Kafka(kafka::Kafka::start_new(1, false, host).await),
+            storage: Storage::Sqlite,
         }
     }
 

@@ -33,11 +33,20 @@ pub const AWS_SECRET: &str = "aws-e2e-test-secret-not-a-credential";
 
 /// An emulator that knows [`KEY_ID`], quiet unless `FCSINK_TEST_VERBOSE` is set.
 pub async fn emulator(configure: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+    emulator_on(std::net::Ipv4Addr::LOCALHOST, configure).await
+}
+
+/// [`emulator`] listening on `host` (a free port), e.g. a veth link's
+/// address ([`crate::netns`]).
+pub async fn emulator_on(
+    host: std::net::Ipv4Addr,
+    configure: impl FnOnce(&mut EmulatorConfig),
+) -> Emulator {
     let mut config =
         EmulatorConfig::new(KEY_ID, KEY_SECRET).with_aws_key(AwsKey::new(AWS_KEY_ID, AWS_SECRET));
     config.quiet = std::env::var_os("FCSINK_TEST_VERBOSE").is_none();
     configure(&mut config);
-    fc_emulator::start(config, "127.0.0.1:0".parse().unwrap())
+    fc_emulator::start(config, (host, 0).into())
         .await
         .expect("start the emulator")
 }
@@ -205,12 +214,35 @@ impl Process {
         env: &[(&str, &str)],
         log: PathBuf,
     ) -> Process {
+        Process::spawn(Command::new(binary), config_file, args, env, log)
+    }
+
+    /// [`Process::start`] inside the network namespace `netns`
+    /// ([`crate::netns`]), through `ip netns exec`.
+    pub fn start_in_netns(
+        netns: &str,
+        binary: &str,
+        config_file: &std::path::Path,
+        log: PathBuf,
+    ) -> Process {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, binary]);
+        Process::spawn(command, config_file, &[], &[], log)
+    }
+
+    fn spawn(
+        mut command: Command,
+        config_file: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Process {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(binary)
+        let child = command
             .args(["run", "--config"])
             .arg(config_file)
             .args(args)

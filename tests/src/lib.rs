@@ -9,6 +9,7 @@
 //!
 //! - [`connector`]: fcsink in-process or as a killable process, and the emulator.
 //! - [`ledger`]: the fault campaign that counts lost and duplicated records.
+//! - [`netns`]: a network namespace joined by veth links, to cut a process off.
 //! - [`plugins`]: the plugins in `plugins/`, built to Wasm once per run.
 //! - [`python`]: confluent-kafka (an independent client) and moto's Lambda server.
 //!
@@ -19,5 +20,6 @@ pub mod bench;
 pub mod broker;
 pub mod connector;
 pub mod ledger;
+pub mod netns;
 pub mod plugins;
 pub mod python;

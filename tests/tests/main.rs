@@ -12,6 +12,8 @@ mod idempotency;
 mod lambda_e2e;
 // SASL/PLAIN and SASL/SCRAM-SHA-256 over TLS with a CA file; a wrong password.
 mod security;
+// fcsink in a network namespace, cut off from the broker or the function for 30 s.
+mod network_cut;
 // Starting anywhere: `source.start_from` a time, `fcsink reset-offsets`.
 mod start_from;
 // Operating a fleet: config and status topics, ops commands, /metrics, --until-end.

@@ -7,6 +7,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -40,6 +41,9 @@ const KEYSTORE_PASSWORD: &str = "fcsink-test-keystore";
 /// One KRaft node (broker and controller in one JVM).
 struct Node {
     id: u32,
+    /// The address of the plaintext listener (loopback unless a test puts
+    /// the broker on a veth link, [`crate::netns`]).
+    host: Ipv4Addr,
     port: u16,
     controller_port: u16,
     /// The SASL_SSL listener of a secured node.
@@ -67,8 +71,9 @@ impl Kafka {
     /// A `secured` cluster also listens for SASL_SSL (PLAIN and
     /// SCRAM-SHA-256 for [`SASL_USER`], a certificate for `127.0.0.1` signed
     /// by a CA of its own), as ApsaraMQ for Kafka's SASL endpoint does; its
-    /// plaintext listener stays for the tests' own clients.
-    pub(super) async fn start_new(nodes: u32, secured: bool) -> Kafka {
+    /// plaintext listener stays for the tests' own clients. The plaintext
+    /// listener binds and advertises `host`.
+    pub(super) async fn start_new(nodes: u32, secured: bool, host: Ipv4Addr) -> Kafka {
         let root = tempfile::Builder::new()
             .prefix("fcsink-kafka-")
             .tempdir()
@@ -79,6 +84,7 @@ impl Kafka {
             nodes: (1..=nodes)
                 .map(|id| Node {
                     id,
+                    host,
                     port: free_port(),
                     controller_port: free_port(),
                     sasl_port: secured.then(free_port),
@@ -111,7 +117,7 @@ impl Kafka {
     pub(super) fn bootstrap(&self) -> String {
         self.nodes
             .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
+            .map(|node| format!("{}:{}", node.host, node.port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -320,7 +326,8 @@ impl Kafka {
 
     /// Waits until node `index` logs that it started and answers metadata.
     async fn wait_ready(&mut self, index: usize) -> Result<()> {
-        let bootstrap = format!("127.0.0.1:{}", self.nodes[index].port);
+        let node = &self.nodes[index];
+        let bootstrap = format!("{}:{}", node.host, node.port);
         let probe = Arc::new(super::client::reader(&bootstrap, "fcsink-tests-probe")?);
         let started = Instant::now();
         loop {
@@ -399,8 +406,8 @@ fn server_properties(node: &Node, voters: &str, replication: usize) -> String {
         "process.roles=broker,controller
 node.id={id}
 controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -422,6 +429,7 @@ broker.session.timeout.ms=6000
 broker.heartbeat.interval.ms=1000
 ",
         id = node.id,
+        host = node.host,
         port = node.port,
         controller = node.controller_port,
         data = node.dir.join("data").display(),
