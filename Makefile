@@ -3,7 +3,7 @@
 
 # The Wasm target, the Tansu and Apache Kafka brokers, the Python client used as an independent peer.
 setup:
-	scripts/setup.sh
+	scripts/timed.sh setup scripts/setup.sh
 
 # Broker + function emulator + fcsink + sample records, end to end; only the
 # demo's broker is installed (DEMO_BROKER=kafka, the default, or tansu).
@@ -16,17 +16,17 @@ demo:
 # smoke subset, the projects `fcsink plugin new` generates, and the ledger
 # campaign's short form (every fault scenario, 2000 records each: nothing lost).
 test: setup
-	cargo test --workspace --locked
-	$(MAKE) tansu-smoke
-	cd plugins && cargo test --locked
-	scripts/test-scaffolds.sh
+	scripts/timed.sh "cargo test --workspace" cargo test --workspace --locked
+	scripts/timed.sh "tansu smoke" $(MAKE) tansu-smoke
+	cd plugins && ../scripts/timed.sh "plugin tests" cargo test --locked
+	scripts/timed.sh "scaffolds" scripts/test-scaffolds.sh
 	cargo build --locked -p fcsink-tests --bins
-	cargo run --locked -p fcsink-tests --bin ledger
+	scripts/timed.sh "ledger (short)" cargo run --locked -p fcsink-tests --bin ledger
 
 # What must keep working on Tansu (the README's compatibility matrix): the
-# harness, FC 2.0 and 3.0, dead letters, Lambda, a two-instance fleet, and
-# one ledger plan with broker restarts and SIGKILLs.
-TANSU_SMOKE = broker_smoke:: fc_e2e::async_fc2_delivers_every_record_in_order_and_commits \
+# harness, headers in every format, FC 2.0 and 3.0, dead letters, Lambda, a
+# two-instance fleet, and the ledger's broker-restart and sigkill plans.
+TANSU_SMOKE = broker_smoke:: headers:: fc_e2e::async_fc2_delivers_every_record_in_order_and_commits \
 	fc_e2e::sync_fc3_delivers_and_gets_the_function_result \
 	fc_e2e::a_client_error_dead_letters_the_batch_with_reason_headers \
 	lambda_e2e::sync_lambda_gets_confluent_payloads_and_answers_go_to_the_success_topic \
