@@ -76,6 +76,10 @@ fn reach_blocking(config: &ClientConfig) -> Result<(), Unreachable> {
     let deadline = Instant::now() + REACH_TIMEOUT;
     loop {
         let result = client.client().fetch_metadata(None, ATTEMPT_TIMEOUT);
+        if result.is_ok() {
+            // One broker answering is enough, whatever another refused.
+            return Ok(());
+        }
         client.poll(Duration::ZERO);
         if let Some(refusal) = client.context().first() {
             return Err(refusal);
