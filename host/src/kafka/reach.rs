@@ -75,27 +75,22 @@ fn reach_blocking(config: &ClientConfig) -> Result<(), Unreachable> {
             })?;
     let deadline = Instant::now() + REACH_TIMEOUT;
     loop {
-        let result = client.client().fetch_metadata(None, ATTEMPT_TIMEOUT);
-        if result.is_ok() {
+        let Err(err) = client.client().fetch_metadata(None, ATTEMPT_TIMEOUT) else {
             // One broker answering is enough, whatever another refused.
             return Ok(());
-        }
+        };
         client.poll(Duration::ZERO);
         if let Some(refusal) = client.context().first() {
             return Err(refusal);
         }
-        match result {
-            Ok(_) => return Ok(()),
-            Err(err) if Instant::now() >= deadline => {
-                return Err(Unreachable::Silent {
-                    servers,
-                    reason: client
-                        .context()
-                        .last_transport()
-                        .unwrap_or_else(|| err.to_string()),
-                });
-            }
-            Err(_) => {}
+        if Instant::now() >= deadline {
+            return Err(Unreachable::Silent {
+                servers,
+                reason: client
+                    .context()
+                    .last_transport()
+                    .unwrap_or_else(|| err.to_string()),
+            });
         }
     }
 }
