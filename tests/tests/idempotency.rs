@@ -126,3 +126,73 @@ async fn without_task_ids_retries_of_lost_answers_run_records_twice() {
     );
     assert_nothing_dead_lettered(&broker, "idem-none").await;
 }
+
+/// A plugin that makes two records of each keeps the source offset on both;
+/// fcsink numbers them (`fcsink.split.index`), so a function deduplicating
+/// on topic, partition, offset and split index, or on the CloudEvents `id`,
+/// keeps every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_plugin_splits_are_numbered_and_get_cloudevents_ids_of_their_own() {
+    let broker = Broker::sqlite().await;
+    broker.create_topic("split", 1).await;
+    let emulator = connector::emulator(|_| {}).await;
+    let values: Vec<String> = (0..RECORDS).map(|i| format!("v{i}")).collect();
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| (Some(0), None, Some(v.as_bytes())))
+        .collect();
+    broker.produce("split", &records).await;
+    let extra = format!(
+        "[batch]\nsize = 5\nlinger_ms = 100\n[[transform]]\nplugin = {:?}\nconfig = {{ mode = \"split\" }}",
+        fcsink_tests::plugins::plugin("misbehave")
+            .display()
+            .to_string()
+    );
+    let running = Running::start(&connector::config(
+        "split",
+        &broker,
+        &emulator,
+        "split",
+        "format = \"cloudevents\"",
+        &extra,
+    ));
+    let events = || {
+        emulator
+            .invocations()
+            .iter()
+            .filter(|i| !i.failed)
+            .flat_map(records_of)
+            .collect::<Vec<_>>()
+    };
+    wait_until("both halves of every record", WAIT, || async {
+        events().len() >= 2 * RECORDS
+    })
+    .await;
+    running.stop().await.unwrap();
+
+    let events = events();
+    assert_eq!(events.len(), 2 * RECORDS);
+    let ids: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2 * RECORDS, "every event has an id of its own");
+    let mut halves: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for event in &events {
+        let data = &event["data"];
+        let index = data["headers"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["key"] == "fcsink.split.index")
+            .and_then(|h| h["value"].as_str())
+            .expect("a split record carries its index")
+            .to_string();
+        halves
+            .entry(data["offset"].as_i64().unwrap())
+            .or_default()
+            .push(index);
+    }
+    assert_eq!(halves.len(), RECORDS);
+    for (offset, indexes) in halves {
+        assert_eq!(indexes, ["0", "1"], "offset {offset}: numbered in order");
+    }
+}

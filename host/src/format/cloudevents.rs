@@ -64,13 +64,23 @@ pub(crate) fn element(record: &Record, options: &CloudEvents) -> Vec<u8> {
     out
 }
 
-/// A UUID (version 8) from the SHA-256 of topic, partition and offset.
+/// A UUID (version 8) from the SHA-256 of topic, partition and offset, and
+/// the split index of a record a plugin made with others from one source
+/// record ([`crate::transform::SPLIT_INDEX`]), so those differ too.
 fn event_id(record: &Record) -> String {
     let mut hasher = Sha256::new();
     hasher.update(record.topic.as_bytes());
     hasher.update([0]);
     hasher.update(record.partition.to_be_bytes());
     hasher.update(record.offset.to_be_bytes());
+    let split = record
+        .headers
+        .iter()
+        .find(|header| header.key == crate::transform::SPLIT_INDEX);
+    if let Some(index) = split.and_then(|header| header.value.as_deref()) {
+        hasher.update([0]);
+        hasher.update(index);
+    }
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hasher.finalize()[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
@@ -142,5 +152,21 @@ mod tests {
         let mut other = record();
         other.offset += 1;
         assert_ne!(a, event_id(&other));
+    }
+
+    #[test]
+    fn records_split_from_one_source_record_get_ids_of_their_own() {
+        let split = |index: &str| {
+            let mut record = record();
+            record.headers.push(crate::transform::Header {
+                key: crate::transform::SPLIT_INDEX.into(),
+                value: Some(index.as_bytes().to_vec()),
+            });
+            event_id(&record)
+        };
+        let unsplit = event_id(&record());
+        assert_ne!(split("0"), split("1"));
+        assert_ne!(split("0"), unsplit);
+        assert_eq!(split("1"), split("1"));
     }
 }

@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
-use super::{Instance, LoadError, Outcome, Plugin, PluginFailure, Record, TransformError};
+use super::{Header, Instance, LoadError, Outcome, Plugin, PluginFailure, Record, TransformError};
+
+/// The header that numbers the records a plugin made of one source record:
+/// `0`, `1`, … in their order (ASCII decimal). Only such records carry it,
+/// so (topic, partition, offset, split index) names every record sent.
+pub const SPLIT_INDEX: &str = "fcsink.split.index";
 
 /// One record a plugin failed; it goes to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +89,33 @@ impl Transformed {
         sources.into_iter().flatten().collect()
     }
 
+    /// Gives each record that shares its source record with others the
+    /// [`SPLIT_INDEX`] header (replacing one a plugin set), numbered in
+    /// order; a record alone from its source keeps its headers as they are.
+    fn number_splits(&mut self) {
+        let mut start = 0;
+        while start < self.origins.len() {
+            let origin = self.origins[start];
+            let end = start
+                + self.origins[start..]
+                    .iter()
+                    .take_while(|&&o| o == origin)
+                    .count();
+            if end - start > 1
+                && let Some(split) = self.records.get_mut(start..end)
+            {
+                for (index, record) in split.iter_mut().enumerate() {
+                    record.headers.retain(|header| header.key != SPLIT_INDEX);
+                    record.headers.push(Header {
+                        key: SPLIT_INDEX.to_string(),
+                        value: Some(index.to_string().into_bytes()),
+                    });
+                }
+            }
+            start = end;
+        }
+    }
+
     /// Keeps `record`, which leaves the output, aside if it is still the
     /// source record `origin` (no plugin replaced that one before).
     fn set_aside(&mut self, origin: usize, record: Record) {
@@ -158,6 +190,9 @@ impl Chain {
                     return Err((err, out.into_sources()));
                 }
             }
+        }
+        if !self.stages.is_empty() {
+            out.number_splits();
         }
         Ok(out)
     }
@@ -317,5 +352,39 @@ mod tests {
             assert_eq!(second.source(i), original, "source {i}");
         }
         assert_eq!(second.into_sources(), batch);
+    }
+
+    #[test]
+    fn records_split_from_one_source_record_are_numbered_the_others_left_alone() {
+        let mut transformed = Transformed {
+            records: vec![
+                record(10),
+                record(10),
+                record(10),
+                record(11),
+                record(12),
+                record(12),
+            ],
+            origins: vec![0, 0, 0, 1, 2, 2],
+            ..Transformed::default()
+        };
+        // A plugin's own split index is replaced, not doubled.
+        transformed.records[4].headers.push(Header {
+            key: SPLIT_INDEX.into(),
+            value: Some(b"7".to_vec()),
+        });
+        transformed.number_splits();
+        let indexes: Vec<Option<String>> = transformed
+            .records
+            .iter()
+            .map(|record| {
+                let mut split = record.headers.iter().filter(|h| h.key == SPLIT_INDEX);
+                let first = split.next().and_then(|h| h.value.clone());
+                assert!(split.next().is_none(), "one split index per record");
+                first.map(|value| String::from_utf8(value).unwrap())
+            })
+            .collect();
+        let expected = [Some("0"), Some("1"), Some("2"), None, Some("0"), Some("1")];
+        assert_eq!(indexes, expected.map(|index| index.map(String::from)));
     }
 }

@@ -41,7 +41,7 @@ impl Record {
 }
 pub use builtin::BUILTINS;
 pub use cache::default_dir as default_cache_dir;
-pub use chain::{Chain, RecordFailure, Transformed};
+pub use chain::{Chain, RecordFailure, SPLIT_INDEX, Transformed};
 pub use limits::Limits;
 pub use plugin::{Instance, Plugin, PluginSpec, WasmSource};
 
