@@ -42,6 +42,12 @@ pub struct Report {
     pub dead_lettered: usize,
     /// Arrivals beyond the first, at the function or in the dead-letter topic.
     pub duplicates: usize,
+    /// Records sent to the function in more than one request (retries
+    /// included, whatever the answer).
+    pub sent_twice: usize,
+    /// Records the function ran more than once (the emulator's `executed`:
+    /// what FC's task deduplication prevents).
+    pub executed_twice: usize,
     /// Records found nowhere: must be empty.
     pub lost: Vec<Position>,
     /// Dead letters by `fcsink.error.code`.
@@ -70,7 +76,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "{}: {} produced, {} delivered, {} filtered, {} dead-lettered, {} lost, \
-             {} duplicates ({:.2}%) in {:.1} s",
+             {} duplicates ({:.2}%), {} sent twice, {} executed twice in {:.1} s",
             self.plan,
             self.produced,
             self.delivered,
@@ -79,6 +85,8 @@ impl fmt::Display for Report {
             self.lost.len(),
             self.duplicates,
             self.duplicate_percent(),
+            self.sent_twice,
+            self.executed_twice,
             self.elapsed.as_secs_f64()
         )?;
         if !self.dead_letter_codes.is_empty() {
@@ -93,6 +101,28 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// How many records went out in more than one request, and how many the
+/// function ran more than once.
+fn sent_and_executed_twice(emulator: &Emulator) -> (usize, usize) {
+    let mut sent: BTreeMap<Position, usize> = BTreeMap::new();
+    let mut executed: BTreeMap<Position, usize> = BTreeMap::new();
+    for invocation in emulator.invocations() {
+        let Ok(serde_json::Value::Array(records)) = serde_json::from_slice(&invocation.body) else {
+            continue;
+        };
+        for record in &records {
+            let (partition, offset) = position(record);
+            let at = (partition as i32, offset);
+            *sent.entry(at).or_default() += 1;
+            if invocation.executed {
+                *executed.entry(at).or_default() += 1;
+            }
+        }
+    }
+    let twice = |counts: BTreeMap<Position, usize>| counts.values().filter(|&&n| n > 1).count();
+    (twice(sent), twice(executed))
 }
 
 /// Looks every produced record up in what the function received and in
@@ -132,6 +162,7 @@ pub fn reconcile(
         }
     }
     report.duplicates = arrivals.values().map(|n| n - 1).sum();
+    (report.sent_twice, report.executed_twice) = sent_and_executed_twice(emulator);
 
     for (&position, &expect) in &expected {
         let at_function = delivered.contains(&position);

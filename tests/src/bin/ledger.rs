@@ -53,19 +53,29 @@ fn main() -> Result<ExitCode> {
     }
     println!();
     println!(
-        "{:<15} {:>9} {:>9} {:>9} {:>9} {:>6} {:>18}",
-        "plan", "produced", "delivered", "filtered", "dead", "lost", "duplicates"
+        "{:<17} {:>9} {:>9} {:>9} {:>9} {:>6} {:>18} {:>11} {:>15}",
+        "plan",
+        "produced",
+        "delivered",
+        "filtered",
+        "dead",
+        "lost",
+        "duplicates",
+        "sent twice",
+        "executed twice"
     );
     for r in &reports {
         println!(
-            "{:<15} {:>9} {:>9} {:>9} {:>9} {:>6} {:>18}",
+            "{:<17} {:>9} {:>9} {:>9} {:>9} {:>6} {:>18} {:>11} {:>15}",
             r.plan,
             r.produced,
             r.delivered,
             r.filtered,
             r.dead_lettered,
             r.lost.len(),
-            format!("{} ({:.2}%)", r.duplicates, r.duplicate_percent())
+            format!("{} ({:.2}%)", r.duplicates, r.duplicate_percent()),
+            r.sent_twice,
+            r.executed_twice
         );
     }
     let failed: Vec<_> = reports.iter().filter(|r| !r.passed()).collect();

@@ -83,6 +83,10 @@ pub struct Plan {
     /// `source.ordering`; with `"key"` the numbered records share a few
     /// keys and the emulator's per-key order must hold.
     pub ordering: &'static str,
+    /// `delivery.idempotency = "fc_task_id"`, with asynchronous tasks on
+    /// at the emulated function (which then refuses a task ID twice, as FC
+    /// does).
+    pub task_ids: bool,
     /// The faults, played in order.
     pub steps: Vec<Step>,
 }
@@ -95,6 +99,7 @@ impl Plan {
             plugins: false,
             edge: false,
             ordering: "partition",
+            task_ids: false,
             steps: steps.to_vec(),
         }
     }
@@ -118,6 +123,13 @@ pub fn plans() -> Vec<Plan> {
             ..Plan::new("slow", &[Slow])
         },
         Plan::new("sigkill", &[Kill, Kill, Kill, Kill, Kill]),
+        // The same kills with FC task IDs: retries FC already took are
+        // refused, not run again (what a restart re-forms differently still
+        // runs twice until the in-flight journal exists).
+        Plan {
+            task_ids: true,
+            ..Plan::new("sigkill-task-ids", &[Kill, Kill, Kill, Kill, Kill])
+        },
         Plan::new("broker-restart", &[BrokerRestart]),
         Plan::new("rebalance", &[SecondInstance]),
         Plan {
@@ -182,7 +194,7 @@ pub async fn run(plan: &Plan, options: &Options) -> Report {
             .create_topic_with(topic, partitions, 1, &[crate::broker::LARGE_RECORDS])
             .await;
     }
-    let emulator = connector::emulator(|_| {}).await;
+    let emulator = connector::emulator(|config| config.async_tasks = plan.task_ids).await;
     let stage = Arc::new(Stage {
         config_file: dir.path().join("fcsink.toml"),
         log: dir.path().join("fcsink.log"),
@@ -336,6 +348,7 @@ max_request_bytes = {REQUEST_LIMIT}
 retries = 10
 backoff_initial_ms = 200
 backoff_max_ms = 2000
+idempotency = "{idempotency}"
 
 [sandbox]
 cache_dir = {cache:?}
@@ -356,6 +369,7 @@ timeout_ms = 30000
         endpoint = emulator.addr(),
         mode = if plan.sync { "sync" } else { "async" },
         ordering = plan.ordering,
+        idempotency = if plan.task_ids { "fc_task_id" } else { "none" },
     )
 }
 
