@@ -2,18 +2,23 @@
 //! nodes) and the failures Tansu cannot show: a partition leader SIGKILLed
 //! mid-stream, the active controller SIGKILLed, a rolling restart of every
 //! node, static membership across a SIGKILL, a SIGKILLed instance's
-//! partitions taken over after the default session timeout.
+//! partitions taken over after the default session timeout, instances
+//! joining and leaving with `cooperative-sticky` and with KIP-848's
+//! `group.protocol = "consumer"`, the fleet control plane with a node down.
 //!
 //! One test, one cluster, scenarios in order (each on its own topic and
 //! group), so the JVMs start once. Every scenario ends with the ledger
 //! check: every offset of the source topic reached the function emulator.
 //! Run with `make kafka-cluster`; needs `scripts/install-kafka.sh`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fc_emulator::{Emulator, Fault};
+use fcsink::config::Settings;
+use fcsink::ops::status::{self, Report};
 use fcsink_tests::broker::Broker;
 use fcsink_tests::connector::{self, Process, delivered, position, wait_until};
 
@@ -48,6 +53,22 @@ async fn three_node_cluster() {
     let step = Instant::now();
     survivor_takes_over_a_killed_instance(&broker, dir.path()).await;
     eprintln!("survivor takes over: {:?}", step.elapsed());
+
+    for (protocol, properties) in [
+        (
+            "cooperative",
+            "\"partition.assignment.strategy\" = \"cooperative-sticky\"\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+        ),
+        ("consumer", "\"group.protocol\" = \"consumer\"\n"),
+    ] {
+        let step = Instant::now();
+        instances_join_and_leave(&broker, dir.path(), protocol, properties).await;
+        eprintln!("join and leave, {protocol}: {:?}", step.elapsed());
+    }
+
+    let step = Instant::now();
+    fleet_control_plane_with_a_node_down(&mut broker, dir.path()).await;
+    eprintln!("fleet control plane with a node down: {:?}", step.elapsed());
 
     let step = Instant::now();
     ten_megabyte_records_end_to_end(&broker, dir.path()).await;
@@ -334,6 +355,242 @@ async fn survivor_takes_over_a_killed_instance(broker: &Broker, dir: &Path) {
     a.kill();
 }
 
+/// Three instances of one connector under a rebalance protocol set in
+/// `[source.kafka]` (`properties`): two start, a third joins and one of the
+/// first two stops cleanly while records flow. Checks that the partitions
+/// are spread over the instances after each change, that no partition is
+/// claimed by two instances for long (from their status reports), that
+/// every record is delivered, first deliveries in offset order per
+/// partition, and that only a rebalance's worth of records comes twice.
+async fn instances_join_and_leave(broker: &Broker, dir: &Path, protocol: &str, properties: &str) {
+    const SPREAD: i32 = 6;
+    let topic = format!("{protocol}-in");
+    broker.create_topic_with(&topic, SPREAD, 3, &[]).await;
+    let emulator = connector::emulator(|_| {}).await;
+    let name = format!("join-{protocol}");
+    let extra = format!(
+        "[batch]\nsize = 20\nlinger_ms = 50\n[source.kafka]\n{properties}\n[operations]\nstatus_interval_ms = 300\n"
+    );
+    let config = connector::config(&name, broker, &emulator, &topic, "", &extra);
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, &config).unwrap();
+    let settings = Settings::load(&file).unwrap();
+    let started = |who: &str| Process::start(FCSINK, &file, dir.join(format!("{name}-{who}.log")));
+    let done = AtomicBool::new(false);
+    let producing = async {
+        for round in 0..60 {
+            produce(broker, &topic, &format!("round-{round}"), 30).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let scenario = async {
+        let a = started("a");
+        let mut b = started("b");
+        wait_status(
+            &settings,
+            "two instances sharing the partitions",
+            spread_over(2, SPREAD),
+        )
+        .await;
+        let c = started("c");
+        wait_status(
+            &settings,
+            "three instances sharing the partitions",
+            spread_over(3, SPREAD),
+        )
+        .await;
+        assert!(b.terminate().success(), "b stops cleanly");
+        wait_status(
+            &settings,
+            "the two left sharing the partitions",
+            spread_over(2, SPREAD),
+        )
+        .await;
+        (a, c)
+    };
+    let (double_claim, (mut a, mut c)) =
+        tokio::join!(longest_double_claim(&settings, &done), async {
+            let (survivors, ()) = tokio::join!(scenario, producing);
+            done.store(true, Ordering::Relaxed);
+            survivors
+        });
+    eprintln!("{protocol}: longest double claim {double_claim:?}");
+    assert!(
+        double_claim < Duration::from_secs(5),
+        "{protocol}: a partition was claimed by two instances for {double_claim:?}"
+    );
+    let duplicates = assert_all_delivered(broker, &emulator, &topic).await;
+    assert_first_deliveries_in_order(&emulator);
+    // Two rebalances; at most a batch in flight per partition each time.
+    let bound = 2 * SPREAD as usize * 20;
+    assert!(
+        duplicates <= bound,
+        "{protocol}: {duplicates} duplicates, more than two rebalances explain ({bound})"
+    );
+    a.kill();
+    c.kill();
+}
+
+/// `n` instances, each owning some of the `partitions`, which are all owned.
+fn spread_over(n: usize, partitions: i32) -> impl Fn(&Report) -> bool {
+    move |r: &Report| {
+        r.instances.len() == n
+            && r.instances.iter().all(|i| !i.partitions.is_empty())
+            && r.instances
+                .iter()
+                .map(|i| i.partitions.len())
+                .sum::<usize>()
+                == partitions as usize
+    }
+}
+
+/// Polls `status` until `done`: the longest time one partition was listed
+/// by two instances at once.
+async fn longest_double_claim(settings: &Settings, done: &AtomicBool) -> Duration {
+    let mut since: BTreeMap<i32, Instant> = BTreeMap::new();
+    let mut longest = Duration::ZERO;
+    while !done.load(Ordering::Relaxed) {
+        if let Ok(report) = status::collect(settings).await {
+            let mut claims: BTreeMap<i32, usize> = BTreeMap::new();
+            for instance in &report.instances {
+                for p in &instance.partitions {
+                    *claims.entry(p.partition).or_default() += 1;
+                }
+            }
+            since.retain(|p, _| claims.get(p).is_some_and(|&n| n > 1));
+            for (&p, _) in claims.iter().filter(|&(_, &n)| n > 1) {
+                let first = *since.entry(p).or_insert_with(Instant::now);
+                longest = longest.max(first.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    longest
+}
+
+/// Per partition, each offset delivered for the first time is the one
+/// after the highest delivered before it: redeliveries after a rebalance
+/// go back, but nothing new overtakes an undelivered record.
+fn assert_first_deliveries_in_order(emulator: &Emulator) {
+    let mut next: BTreeMap<i64, i64> = BTreeMap::new();
+    for (partition, offset) in delivered(emulator).iter().map(position) {
+        let expected = next.entry(partition).or_insert(0);
+        assert!(
+            offset <= *expected,
+            "partition {partition}: offset {offset} delivered before {expected}"
+        );
+        if offset == *expected {
+            *expected += 1;
+        }
+    }
+}
+
+/// Waits until `status` satisfies `condition`.
+async fn wait_status(settings: &Settings, what: &str, condition: impl Fn(&Report) -> bool) {
+    let mut last = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        match status::collect(settings).await {
+            Ok(report) if condition(&report) => return,
+            Ok(report) => last = Some(Ok(report)),
+            Err(err) => last = Some(Err(format!("{err:#}"))),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}; last status: {last:#?}");
+}
+
+/// The control plane on the cluster: fcsink creates its config and status
+/// topics with three replicas (the cluster's default), and with one node
+/// down `status` shows both instances, `pause` stops delivery, `resume`
+/// restarts it and `set` changes a runtime setting on both.
+async fn fleet_control_plane_with_a_node_down(broker: &mut Broker, dir: &Path) {
+    let topic = "control-in";
+    broker.create_topic_with(topic, 4, 3, &[]).await;
+    let emulator = connector::emulator(|_| {}).await;
+    let name = "control";
+    let extra = "[batch]\nsize = 5\nlinger_ms = 50\n[operations]\nstatus_interval_ms = 300\n";
+    let config = connector::config(name, broker, &emulator, topic, "", extra);
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, &config).unwrap();
+    let settings = Settings::load(&file).unwrap();
+    let config_arg = file.to_str().unwrap();
+    let mut a = Process::start(FCSINK, &file, dir.join("control-a.log"));
+    let mut b = Process::start(FCSINK, &file, dir.join("control-b.log"));
+    wait_status(&settings, "both instances", |r| r.instances.len() == 2).await;
+    for control in ["connect-config-control", "connect-status-control"] {
+        let replication = broker.replication_of(control).await;
+        assert!(
+            !replication.is_empty() && replication.values().all(|&n| n == 3),
+            "{control} has replicas {replication:?}"
+        );
+    }
+
+    let down = *broker.node_ids().first().unwrap();
+    broker.kill_node(down);
+    produce(broker, topic, "one-down", 40).await;
+    wait_delivered(&emulator, 40).await;
+    wait_status(&settings, "both instances, a node down", |r| {
+        r.instances.len() == 2
+            && r.instances
+                .iter()
+                .map(|i| i.partitions.len())
+                .sum::<usize>()
+                == 4
+    })
+    .await;
+
+    fcsink_ok(&["pause", "--config", config_arg]).await;
+    wait_status(&settings, "both paused", |r| {
+        r.instances.len() == 2 && r.instances.iter().all(|i| i.state == "paused")
+    })
+    .await;
+    let before = delivered(&emulator).len();
+    produce(broker, topic, "paused", 20).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        delivered(&emulator).len(),
+        before,
+        "nothing is delivered while paused"
+    );
+    fcsink_ok(&["resume", "--config", config_arg]).await;
+    wait_delivered(&emulator, before + 20).await;
+
+    let out = fcsink_ok(&["set", "--config", config_arg, "batch.size=50"]).await;
+    assert!(out.contains("batch.size = 50"), "{out}");
+    wait_status(&settings, "batch.size=50 on both", |r| {
+        r.instances.len() == 2 && r.instances.iter().all(|i| i.settings["batch.size"] == "50")
+    })
+    .await;
+    let text = fcsink_ok(&["status", "--config", config_arg]).await;
+    assert!(text.contains("Instances: 2"), "{text}");
+
+    broker.start_node(down).await;
+    assert_all_delivered(broker, &emulator, topic).await;
+    a.kill();
+    b.kill();
+}
+
+/// Runs an `fcsink` command that must succeed; its standard output.
+async fn fcsink_ok(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(FCSINK)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run fcsink")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "fcsink failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn start(
     broker: &Broker,
     emulator: &Emulator,
@@ -395,7 +652,8 @@ async fn wait_delivered(emulator: &Emulator, at_least: usize) {
 }
 
 /// The ledger: every offset below each partition's end reached the function.
-async fn assert_all_delivered(broker: &Broker, emulator: &Emulator, topic: &str) {
+/// Returns how many records came more than once.
+async fn assert_all_delivered(broker: &Broker, emulator: &Emulator, topic: &str) -> usize {
     let ends = broker.end_offsets(topic).await;
     let total: i64 = ends.values().sum();
     let deadline = Duration::from_secs(90);
@@ -410,7 +668,7 @@ async fn assert_all_delivered(broker: &Broker, emulator: &Emulator, topic: &str)
         if missing.is_empty() {
             let duplicates = delivered(emulator).len() as i64 - total;
             eprintln!("{topic}: {total} records delivered, {duplicates} duplicates");
-            return;
+            return usize::try_from(duplicates).unwrap_or(0);
         }
         assert!(
             started.elapsed() < deadline,

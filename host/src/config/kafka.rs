@@ -46,6 +46,23 @@ const RESTRICTED: &[(&str, &[&str], &str)] = &[(
     "read_uncommitted would hand aborted transactions to the function",
 )];
 
+/// Properties librdkafka refuses with `group.protocol = "consumer"`
+/// (KIP-848), where the broker runs the group; with what to use instead.
+const CLASSIC_ONLY: &[(&str, &str)] = &[
+    (
+        "session.timeout.ms",
+        "the broker sets it (group.consumer.session.timeout.ms)",
+    ),
+    (
+        "heartbeat.interval.ms",
+        "the broker sets it (group.consumer.heartbeat.interval.ms)",
+    ),
+    (
+        "partition.assignment.strategy",
+        "the broker assigns partitions; choose its assignor with group.remote.assignor",
+    ),
+];
+
 /// Keys whose values are secrets: never printed.
 fn secret(key: &str) -> bool {
     [
@@ -118,7 +135,20 @@ pub(super) fn properties(
         }
         out.push((key, value));
     }
-    Ok(KafkaProperties(out))
+    let properties = KafkaProperties(out);
+    if properties.get("group.protocol") == Some("consumer")
+        && let Some((key, why)) = CLASSIC_ONLY
+            .iter()
+            .find(|(key, _)| properties.get(key).is_some())
+    {
+        // librdkafka would refuse it too, but only when the consumer is
+        // created, and without saying where it was set.
+        return Err(ConfigError::invalid(
+            format!("source.kafka.\"{key}\""),
+            format!("cannot be set with group.protocol = \"consumer\": {why}"),
+        ));
+    }
+    Ok(properties)
 }
 
 fn value(field: &str, value: &toml::Value, base: &Path) -> Result<String> {
@@ -179,6 +209,35 @@ mod tests {
             .to_string();
         assert!(err.contains("must be read_committed"), "{err}");
         assert!(check("\"isolation.level\" = \"read_committed\"").is_ok());
+    }
+
+    #[test]
+    fn classic_group_settings_are_refused_with_the_consumer_protocol() {
+        for key in [
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+            "partition.assignment.strategy",
+        ] {
+            let err = check(&format!(
+                "\"group.protocol\" = \"consumer\"\n\"{key}\" = \"1000\""
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(key) && err.contains("group.protocol = \"consumer\""),
+                "{err}"
+            );
+            assert!(
+                check(&format!(
+                    "\"group.protocol\" = \"classic\"\n\"{key}\" = \"1000\""
+                ))
+                .is_ok()
+            );
+        }
+        assert!(
+            check("\"group.protocol\" = \"consumer\"\n\"group.remote.assignor\" = \"range\"")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -298,6 +298,15 @@ impl Broker {
             .collect()
     }
 
+    /// How many replicas each partition of `topic` has (in sync or not).
+    pub async fn replication_of(&self, topic: &str) -> BTreeMap<i32, usize> {
+        self.partitions_of(topic)
+            .await
+            .into_iter()
+            .map(|p| (p.id, p.replicas))
+            .collect()
+    }
+
     /// What metadata says of each partition of `topic`.
     async fn partitions_of(&self, topic: &str) -> Vec<PartitionState> {
         let (bootstrap, topic) = (self.bootstrap(), topic.to_owned());
@@ -315,6 +324,7 @@ impl Broker {
                     id: p.id(),
                     leader: p.leader(),
                     in_sync: p.isr().len(),
+                    replicas: p.replicas().len(),
                 })
                 .collect())
         })
@@ -341,6 +351,8 @@ struct PartitionState {
     leader: i32,
     /// Replicas in sync.
     in_sync: usize,
+    /// Replicas, in sync or not.
+    replicas: usize,
 }
 
 /// Runs blocking librdkafka work off the async threads; panics on error.
