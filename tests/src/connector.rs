@@ -303,6 +303,33 @@ impl Drop for Process {
     }
 }
 
+/// Runs `binary ARGS` (an fcsink command: `status`, `pause` …) to
+/// completion off the async threads.
+pub async fn run_command(binary: &str, args: &[&str]) -> std::process::Output {
+    let binary = binary.to_string();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run fcsink")
+    })
+    .await
+    .unwrap()
+}
+
+/// [`run_command`] for a command that must succeed; its standard output.
+pub async fn run_command_ok(binary: &str, args: &[&str]) -> String {
+    let output = run_command(binary, args).await;
+    assert!(
+        output.status.success(),
+        "fcsink {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// Polls `condition` every 50 ms until it holds; panics with `what` after `timeout`.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
 where

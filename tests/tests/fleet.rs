@@ -43,27 +43,12 @@ fn write_config(
 
 /// Runs an `fcsink` command to completion.
 pub(crate) async fn fcsink(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(FCSINK)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run fcsink")
-    })
-    .await
-    .unwrap()
+    connector::run_command(FCSINK, args).await
 }
 
 /// Runs an `fcsink` command that must succeed; its standard output.
 pub(crate) async fn fcsink_ok(args: &[&str]) -> String {
-    let output = fcsink(args).await;
-    assert!(
-        output.status.success(),
-        "fcsink {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    connector::run_command_ok(FCSINK, args).await
 }
 
 async fn report(settings: &Settings) -> Report {

@@ -573,22 +573,7 @@ async fn fleet_control_plane_with_a_node_down(broker: &mut Broker, dir: &Path) {
 
 /// Runs an `fcsink` command that must succeed; its standard output.
 async fn fcsink_ok(args: &[&str]) -> String {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(FCSINK)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run fcsink")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "fcsink failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    connector::run_command_ok(FCSINK, args).await
 }
 
 fn start(
